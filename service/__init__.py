@@ -1,0 +1,1 @@
+"""The invoicing service: an async gRPC system of record for invoices."""
