@@ -1,0 +1,66 @@
+"""`make run`: database (embedded unless DATABASE_URL), migrations, then the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+
+from service import app, auth, config, devdb, logs, migrate
+from service.token import DEV_TENANT
+
+log = logging.getLogger("service")
+
+
+def main() -> None:
+    started = time.perf_counter()
+    try:
+        settings = config.load()
+    except config.ConfigError as exc:
+        sys.exit(f"configuration error: {exc}")
+    logs.configure(settings.log_level)
+    urls = devdb.resolve(settings)
+    try:
+        migrate.upgrade(urls.admin, app_role=settings.db_app_role)
+        devdb.allow_app_login(urls, settings)
+
+        def ready(port: int) -> None:
+            elapsed = time.perf_counter() - started
+            log.info("ready", extra={"fields": {"port": port, "startup_s": round(elapsed, 2)}})
+            _print_banner(settings, port, elapsed)
+
+        _run(app.serve(settings, urls.app, ready), settings.use_uvloop)
+    finally:
+        if urls.embedded:
+            devdb.stop_embedded(settings.data_dir)
+
+
+def _run(coro: object, use_uvloop: bool) -> None:
+    if use_uvloop:
+        try:
+            import uvloop
+
+            uvloop.run(coro)
+            return
+        except ImportError:
+            pass
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def _print_banner(settings: config.Settings, port: int, elapsed: float) -> None:
+    target = f"{settings.grpc_host}:{port}"
+    lines = [f"invoicing: gRPC serving on {target} (ready in {elapsed:.2f}s)"]
+    if settings.jwt_algorithms == ("HS256",) and settings.jwt_public_key_file is None:
+        token = auth.mint_dev_token(settings, tenant_id=DEV_TENANT)
+        tls = "" if settings.tls_cert_file else "-plaintext "
+        lines += [
+            "try:",
+            f"  grpcurl {tls}-H 'authorization: Bearer {token}' "
+            f"-d '{{}}' {target} invoicing.v1.InvoiceService/ListInvoices",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()

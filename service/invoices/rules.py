@@ -1,0 +1,320 @@
+"""Invoice domain rules: pure values in, values or domain errors out. No I/O.
+
+Rounding model (declared in the proto and README):
+  line subtotal = round_half_up(quantity x unit_price)
+  line amount   = line subtotal - line discount          (the discount is exact)
+  line tax      = round_half_up(line amount x tax_rate)
+  subtotal, discount_amount, tax_amount = sums of the rounded line values
+  total         = subtotal + tax_amount - discount_amount   (exact, no further rounding)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from service import errors
+from service.money import money_multiply, round_half_up
+
+CUSTOMER, SUPPLIER = "customer", "supplier"
+RECEIVABLE, PAYABLE = "receivable", "payable"
+DRAFT, ISSUED, VOID = "draft", "issued", "void"
+UNPAID, PARTIALLY_PAID, PAID = "unpaid", "partially_paid", "paid"
+DIRECTION_OF = {CUSTOMER: RECEIVABLE, SUPPLIER: PAYABLE}
+ZERO = Decimal(0)
+
+# Fields a client may write, by lifecycle status.
+DRAFT_FIELDS = frozenset(
+    {
+        "number", "type", "direction", "counterparty_id", "issue_date", "due_date", "currency",
+        "line_items", "notes", "project_id", "contract_id", "po_id", "order_id",
+        "document_ref", "tags", "source", "source_type",
+    }
+)
+ISSUED_FIELDS = frozenset({"notes", "tags", "due_date", "document_ref"})
+EDITABLE = {DRAFT: DRAFT_FIELDS, ISSUED: ISSUED_FIELDS, VOID: frozenset[str]()}
+TOTAL_FIELDS = ("subtotal", "tax_amount", "discount_amount", "total")
+
+
+@dataclass(frozen=True)
+class LineInput:
+    quantity: Decimal
+    unit_price: Decimal
+    description: str = ""
+    tax_rate: Decimal = ZERO
+    discount_amount: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Line:
+    input: LineInput
+    subtotal: Decimal
+    amount: Decimal
+    tax_amount: Decimal
+
+
+@dataclass(frozen=True)
+class TaxRow:
+    tax_rate: Decimal
+    taxable_amount: Decimal
+    tax_amount: Decimal
+
+
+@dataclass(frozen=True)
+class Totals:
+    lines: tuple[Line, ...]
+    subtotal: Decimal
+    discount_amount: Decimal
+    tax_amount: Decimal
+    total: Decimal
+    breakdown: tuple[TaxRow, ...]
+
+
+@dataclass(frozen=True)
+class Draft:
+    """Every client-writable field of an invoice, parsed and typed."""
+
+    type: str
+    currency: str
+    direction: str | None = None
+    number: str | None = None
+    counterparty_id: uuid.UUID | None = None
+    issue_date: date | None = None
+    due_date: date | None = None
+    line_items: tuple[LineInput, ...] = ()
+    notes: str = ""
+    project_id: uuid.UUID | None = None
+    contract_id: uuid.UUID | None = None
+    po_id: uuid.UUID | None = None
+    order_id: int | None = None
+    document_ref: str = ""
+    tags: tuple[str, ...] = ()
+    source: str = "edm"
+    source_type: str = "api"
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """A stored invoice (one row)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    app_id: str | None
+    draft: Draft
+    status: str
+    subtotal: Decimal
+    tax_amount: Decimal
+    discount_amount: Decimal
+    total: Decimal
+    lines: tuple[Line, ...]
+    breakdown: tuple[TaxRow, ...]
+    amount_paid: Decimal
+    payment_status: str
+    paid_at: datetime | None
+    project_sequence_id: int | None
+    schema_version: int
+    version: int
+    issued_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    updated_by: str
+    deleted_at: datetime | None
+    deleted_by: str | None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.total - self.amount_paid
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.version)
+
+
+def compute_line(line: LineInput, currency: str, index: int) -> Line:
+    subtotal = round_half_up(money_multiply(line.quantity, line.unit_price), currency)
+    if line.discount_amount > subtotal:
+        raise errors.invalid(
+            f"invoice.line_items[{index}].discount_amount",
+            "must not exceed the line subtotal (quantity x unit_price)",
+            reason="DISCOUNT_EXCEEDS_SUBTOTAL",
+        )
+    amount = subtotal - line.discount_amount
+    tax = round_half_up(money_multiply(amount, line.tax_rate), currency)
+    return Line(input=line, subtotal=subtotal, amount=amount, tax_amount=tax)
+
+
+def compute_totals(items: Sequence[LineInput], currency: str) -> Totals:
+    lines = tuple(compute_line(item, currency, i) for i, item in enumerate(items))
+    subtotal = sum((line.subtotal for line in lines), ZERO)
+    discount = sum((line.input.discount_amount for line in lines), ZERO)
+    tax = sum((line.tax_amount for line in lines), ZERO)
+    return Totals(
+        lines=lines,
+        subtotal=subtotal,
+        discount_amount=discount,
+        tax_amount=tax,
+        total=subtotal + tax - discount,
+        breakdown=tax_breakdown(lines),
+    )
+
+
+def tax_breakdown(lines: Iterable[Line]) -> tuple[TaxRow, ...]:
+    groups: dict[Decimal, tuple[Decimal, Decimal]] = {}
+    for line in lines:
+        rate = line.input.tax_rate.normalize()
+        taxable, tax = groups.get(rate, (ZERO, ZERO))
+        groups[rate] = (taxable + line.amount, tax + line.tax_amount)
+    return tuple(TaxRow(rate, taxable, tax) for rate, (taxable, tax) in sorted(groups.items()))
+
+
+def check_claimed_totals(totals: Totals, claimed: Mapping[str, Decimal]) -> None:
+    """A client-sent total (or subtotal, tax, discount, amount) must equal ours."""
+    computed = {
+        "subtotal": totals.subtotal,
+        "tax_amount": totals.tax_amount,
+        "discount_amount": totals.discount_amount,
+        "total": totals.total,
+        "amount": totals.total,
+    }
+    for name, value in claimed.items():
+        if value != computed[name]:
+            raise errors.invalid(
+                f"invoice.{name}",
+                f"does not match the computed value {computed[name]}",
+                reason="TOTAL_MISMATCH",
+                computed=str(computed[name]),
+                sent=str(value),
+            )
+
+
+def resolve_direction(invoice_type: str, direction: str | None) -> str:
+    expected = DIRECTION_OF[invoice_type]
+    if direction is not None and direction != expected:
+        raise errors.invalid(
+            "invoice.direction",
+            f"a {invoice_type} invoice is {expected}",
+            reason="TYPE_DIRECTION_MISMATCH",
+        )
+    return expected
+
+
+def validate_draft(draft: Draft) -> Draft:
+    """Cross-field rules of a draft; returns it with the direction resolved."""
+    direction = resolve_direction(draft.type, draft.direction)
+    if draft.type == CUSTOMER and draft.number:
+        raise errors.invalid(
+            "invoice.number",
+            "customer invoice numbers are assigned at issue",
+            reason="NUMBER_ASSIGNED_AT_ISSUE",
+        )
+    if draft.issue_date and draft.due_date and draft.due_date < draft.issue_date:
+        raise errors.invalid(
+            "invoice.due_date", "must not be before issue_date", reason="DUE_BEFORE_ISSUE"
+        )
+    return dataclasses.replace(draft, direction=direction)
+
+
+def check_editable(status: str, paths: Iterable[str]) -> None:
+    allowed = EDITABLE[status]
+    for path in paths:
+        if path not in allowed:
+            raise errors.failed_precondition(
+                f"{path} cannot be changed on a {status} invoice",
+                "FIELD_NOT_EDITABLE",
+                field=path,
+                status=status,
+            )
+
+
+def check_issuable(invoice: Invoice) -> None:
+    if invoice.status != DRAFT:
+        raise errors.failed_precondition(
+            f"only draft invoices can be issued; this one is {invoice.status}",
+            "INVOICE_NOT_DRAFT",
+            status=invoice.status,
+        )
+    missing = [
+        name
+        for name, absent in (
+            ("line_items", not invoice.lines),
+            ("counterparty_id", invoice.draft.counterparty_id is None),
+            ("number", invoice.draft.type == SUPPLIER and not invoice.draft.number),
+        )
+        if absent
+    ]
+    if missing:
+        raise errors.failed_precondition(
+            f"cannot issue: missing {', '.join(missing)}",
+            "INVOICE_INCOMPLETE",
+            missing=",".join(missing),
+        )
+
+
+def check_voidable(invoice: Invoice) -> None:
+    if invoice.status != ISSUED:
+        raise errors.failed_precondition(
+            f"only issued invoices can be voided; this one is {invoice.status}",
+            "INVOICE_NOT_ISSUED",
+            status=invoice.status,
+        )
+    if invoice.amount_paid > ZERO:
+        raise errors.failed_precondition(
+            "reverse the invoice's allocations before voiding it",
+            "INVOICE_HAS_ALLOCATIONS",
+            amountPaid=str(invoice.amount_paid),
+        )
+
+
+def check_deletable(invoice: Invoice) -> None:
+    if invoice.status != DRAFT:
+        raise errors.failed_precondition(
+            f"only drafts can be deleted; void an {invoice.status} invoice instead",
+            "INVOICE_NOT_DRAFT",
+            status=invoice.status,
+        )
+
+
+def check_etag(invoice: Invoice, etag: str) -> None:
+    if etag and normalize_etag(etag) != normalize_etag(invoice.etag):
+        raise errors.aborted(
+            "the invoice changed since this etag was read",
+            "ETAG_MISMATCH",
+            etag=invoice.etag,
+        )
+
+
+def etag_of(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def normalize_etag(etag: str) -> str:
+    return etag.removeprefix("W/").strip('"')
+
+
+def payment_status(total: Decimal, paid: Decimal) -> str:
+    if paid <= ZERO:
+        return UNPAID
+    return PAID if paid >= total else PARTIALLY_PAID
+
+
+def invoice_number(prefix: str, year: int, sequence: int) -> str:
+    return f"{prefix}-{year}-{sequence:04d}"
+
+
+def is_overdue(invoice: Invoice, today: date) -> bool:
+    due = invoice.draft.due_date
+    return (
+        invoice.status == ISSUED
+        and invoice.payment_status != PAID
+        and due is not None
+        and due < today
+    )

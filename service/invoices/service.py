@@ -1,0 +1,269 @@
+"""Invoice use cases. Each runs inside the caller's transaction and never commits."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service import errors, ids
+from service.auth import Principal
+from service.filtering import compile_filter
+from service.invoices import repository, rules
+from service.invoices.models import invoices
+from service.invoices.queries import DEFAULT_SORT, FILTER_FIELDS, SORT_FIELDS
+from service.pagination import (
+    CursorCodec,
+    keyset_after,
+    order_clauses,
+    parse_limit,
+    parse_order,
+    query_fingerprint,
+)
+
+c = invoices.c
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What the use cases need from configuration."""
+
+    cursors: CursorCodec
+    number_prefix: str = "INV"
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def today(self) -> date:
+        return self.clock().date()
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    limit: int = 0
+    cursor: str = ""
+    order_by: str = ""
+    direction: str = ""
+    filter: str = ""
+    show_deleted: bool = False
+    include_total: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[rules.Invoice]
+    next_cursor: str
+    total: int | None
+
+
+async def create_invoice(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    draft: rules.Draft,
+    claimed: Mapping[str, Decimal],
+) -> rules.Invoice:
+    draft = rules.validate_draft(draft)
+    totals = rules.compute_totals(draft.line_items, draft.currency)
+    rules.check_claimed_totals(totals, claimed)
+    values = repository.draft_values(draft, totals)
+    values.update(
+        tenant_id=principal.tenant_id,
+        id=ids.new_uuid7(),
+        app_id=principal.app_id,
+        status=rules.DRAFT,
+        created_by=principal.subject,
+        updated_by=principal.subject,
+    )
+    return await repository.insert(conn, values)
+
+
+async def get_invoice(
+    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID
+) -> rules.Invoice:
+    invoice = await repository.get(conn, principal, invoice_id)
+    if invoice is None:
+        raise _not_found(invoice_id)
+    return invoice
+
+
+async def update_invoice(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    invoice_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    claimed: Mapping[str, Decimal],
+    etag: str,
+) -> rules.Invoice:
+    invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_etag(invoice, etag)
+    rules.check_editable(invoice.status, changes)
+    draft = dataclasses.replace(invoice.draft, **changes)
+    if "type" in changes and "direction" not in changes:
+        draft = dataclasses.replace(draft, direction=None)
+    draft = rules.validate_draft(draft)
+    if invoice.status != rules.DRAFT:
+        values = {name: _column_value(name, getattr(draft, name)) for name in changes}
+        return await repository.update(conn, principal, invoice_id, values)
+    totals = rules.compute_totals(draft.line_items, draft.currency)
+    rules.check_claimed_totals(totals, claimed)
+    return await repository.update(
+        conn, principal, invoice_id, repository.draft_values(draft, totals)
+    )
+
+
+async def delete_invoice(
+    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID, etag: str
+) -> rules.Invoice:
+    invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_etag(invoice, etag)
+    rules.check_deletable(invoice)
+    return await repository.update(
+        conn, principal, invoice_id, {"deleted_at": func.now(), "deleted_by": principal.subject}
+    )
+
+
+async def undelete_invoice(
+    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID, etag: str
+) -> rules.Invoice:
+    invoice = await _locked(conn, principal, invoice_id)
+    rules.check_etag(invoice, etag)
+    if invoice.deleted_at is None:
+        raise errors.already_exists("the invoice is not deleted", "INVOICE_NOT_DELETED")
+    return await repository.update(
+        conn, principal, invoice_id, {"deleted_at": None, "deleted_by": None}
+    )
+
+
+async def issue_invoice(
+    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID, etag: str, deps: Deps
+) -> rules.Invoice:
+    invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_etag(invoice, etag)
+    rules.check_issuable(invoice)
+    draft = invoice.draft
+    issue_date = draft.issue_date or deps.today()
+    if draft.due_date is not None and draft.due_date < issue_date:
+        raise errors.failed_precondition(
+            "due_date is before the issue date", "DUE_BEFORE_ISSUE", issueDate=str(issue_date)
+        )
+    values: dict[str, Any] = {
+        "status": rules.ISSUED,
+        "issue_date": issue_date,
+        "issued_at": func.now(),
+    }
+    if draft.type == rules.CUSTOMER:
+        sequence = await repository.next_number(conn, principal.tenant_id, issue_date.year)
+        values["number"] = rules.invoice_number(deps.number_prefix, issue_date.year, sequence)
+    if draft.project_id is not None:
+        values["project_sequence_id"] = await repository.next_project_sequence(
+            conn, principal.tenant_id, draft.project_id, draft.type
+        )
+    return await repository.update(conn, principal, invoice_id, values)
+
+
+async def void_invoice(
+    conn: AsyncConnection,
+    principal: Principal,
+    *,
+    invoice_id: uuid.UUID,
+    etag: str,
+    reason: str,
+) -> rules.Invoice:
+    invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_etag(invoice, etag)
+    rules.check_voidable(invoice)
+    return await repository.update(
+        conn,
+        principal,
+        invoice_id,
+        {"status": rules.VOID, "voided_at": func.now(), "void_reason": reason},
+    )
+
+
+async def list_invoices(
+    conn: AsyncConnection, principal: Principal, *, query: ListQuery, deps: Deps
+) -> Page:
+    limit = parse_limit(query.limit)
+    sort, descending = parse_order(
+        query.order_by, query.direction, SORT_FIELDS, default=DEFAULT_SORT
+    )
+    where = []
+    condition = compile_filter(query.filter, FILTER_FIELDS)
+    if condition is not None:
+        where.append(condition)
+    if not query.show_deleted:
+        where.append(c.deleted_at.is_(None))
+    fingerprint = query_fingerprint(
+        str(principal.tenant_id),
+        principal.app_id or "",
+        query.filter,
+        sort.name,
+        "desc" if descending else "asc",
+        str(query.show_deleted),
+    )
+    page_where = list(where)
+    if query.cursor:
+        last_value, last_id = deps.cursors.decode(
+            query.cursor, query_fingerprint=fingerprint, sort=sort
+        )
+        page_where.append(keyset_after(sort, descending, c.id, last_value, last_id))
+    rows = await repository.list_page(
+        conn,
+        principal,
+        where=page_where,
+        order=order_clauses(sort, descending, c.id),
+        limit=limit + 1,
+    )
+    items, more = rows[:limit], len(rows) > limit
+    next_cursor = ""
+    if more:
+        last = items[-1]
+        next_cursor = deps.cursors.encode(
+            query_fingerprint=fingerprint,
+            sort=sort,
+            last_value=sort_value(last, sort.name),
+            last_id=last.id,
+        )
+    total = await repository.count(conn, principal, where=where) if query.include_total else None
+    return Page(items=items, next_cursor=next_cursor, total=total)
+
+
+def sort_value(invoice: rules.Invoice, name: str) -> Any:
+    if name == "amount_due":
+        return invoice.amount_due
+    if hasattr(invoice.draft, name):
+        return getattr(invoice.draft, name)
+    return getattr(invoice, name)
+
+
+async def _locked(
+    conn: AsyncConnection, principal: Principal, invoice_id: uuid.UUID
+) -> rules.Invoice:
+    invoice = await repository.get(conn, principal, invoice_id, for_update=True)
+    if invoice is None:
+        raise _not_found(invoice_id)
+    return invoice
+
+
+async def _locked_live(
+    conn: AsyncConnection, principal: Principal, invoice_id: uuid.UUID
+) -> rules.Invoice:
+    invoice = await _locked(conn, principal, invoice_id)
+    if invoice.deleted_at is not None:
+        raise _not_found(invoice_id)
+    return invoice
+
+
+def _not_found(invoice_id: uuid.UUID) -> errors.DomainError:
+    return errors.not_found("invoice", ids.encode_id(ids.PREFIXES["invoice"], invoice_id))
+
+
+def _column_value(name: str, value: Any) -> Any:
+    return list(value) if name == "tags" else value

@@ -1,0 +1,13 @@
+"""Imports every table module so the shared metadata is complete (for Alembic and tests)."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+
+def metadata() -> MetaData:
+    from service import idempotency  # noqa: F401
+    from service.db import metadata as shared
+    from service.invoices import models  # noqa: F401
+
+    return shared

@@ -1,0 +1,86 @@
+"""Edge helpers shared by servicers: one transaction per RPC, retries, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from service import db, idempotency
+from service.auth import Principal
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+MAX_ATTEMPTS = 3
+
+
+class Edge:
+    """Opens the RPC's transaction (tenant set), retrying serialization failures."""
+
+    def __init__(self, engine: AsyncEngine, *, idempotency_ttl: timedelta) -> None:
+        self.engine = engine
+        self.idempotency_ttl = idempotency_ttl
+
+    async def run(
+        self, principal: Principal, work: Callable[[AsyncConnection], Awaitable[T]]
+    ) -> T:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with db.unit_of_work(self.engine, principal.tenant_id) as conn:
+                    return await work(conn)
+            except DBAPIError as exc:
+                if attempt == MAX_ATTEMPTS or db.sqlstate(exc) not in db.RETRYABLE:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def run_idempotent(
+        self,
+        principal: Principal,
+        *,
+        method: str,
+        request: Message,
+        request_id: str,
+        response_type: type[M],
+        work: Callable[[AsyncConnection], Awaitable[M]],
+    ) -> M:
+        """Run `work` once per (tenant, method, request_id); replay the first response."""
+        key = idempotency.validate_request_id(request_id)
+        if key is None:
+            return await self.run(principal, work)
+        digest = request_hash(request)
+
+        async def once(conn: AsyncConnection) -> M:
+            stored = await idempotency.claim(
+                conn,
+                tenant_id=principal.tenant_id,
+                method=method,
+                request_id=key,
+                request_hash=digest,
+                ttl=self.idempotency_ttl,
+            )
+            if stored is not None:
+                return response_type.FromString(stored)
+            response = await work(conn)
+            await idempotency.store(
+                conn,
+                tenant_id=principal.tenant_id,
+                method=method,
+                request_id=key,
+                response=response.SerializeToString(deterministic=True),
+            )
+            return response
+
+        return await self.run(principal, once)
+
+
+def request_hash(request: Message) -> bytes:
+    """Fingerprint of a request without its request_id (deterministic encoding)."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("request_id")  # type: ignore[arg-type]
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()
