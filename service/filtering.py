@@ -133,6 +133,7 @@ class _Token:
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL"})
 _OPERATORS = ("<=", ">=", "!=", "=", "<", ">", ":")
 _PUNCTUATION = {"(": _Kind.LPAREN, ")": _Kind.RPAREN, ",": _Kind.COMMA}
+_OPERATOR_START = frozenset("=!<>:")  # `a == 1` is a syntax error, not the value "="
 _WORD_STOP = frozenset("()\"',:=!<>")
 _VALUE_STOP = frozenset("()\"',")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
@@ -183,7 +184,7 @@ def _next_token(text: str, start: int, value_expected: bool, field_path: str) ->
         return _Token(_PUNCTUATION[char], char, start, start + 1)
     if char in "\"'":
         return _read_string(text, start, field_path)
-    if value_expected:
+    if value_expected and char not in _OPERATOR_START:
         return _read_word(text, start, _VALUE_STOP)
     if char == "-":
         return _Token(_Kind.MINUS, char, start, start + 1)
