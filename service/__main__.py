@@ -6,6 +6,8 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from service import app, auth, config, devdb, logs, migrate
 from service.token import DEV_TENANT
@@ -36,7 +38,7 @@ def main() -> None:
             devdb.stop_embedded(settings.data_dir)
 
 
-def _run(coro: object, use_uvloop: bool) -> None:
+def _run(coro: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
     if use_uvloop:
         try:
             import uvloop
@@ -45,7 +47,7 @@ def _run(coro: object, use_uvloop: bool) -> None:
             return
         except ImportError:
             pass
-    asyncio.run(coro)  # type: ignore[arg-type]
+    asyncio.run(coro)
 
 
 def _print_banner(settings: config.Settings, port: int, elapsed: float) -> None:

@@ -19,7 +19,6 @@ from grpc_reflection.v1alpha import reflection
 from invoicing.v1 import (
     allocations_pb2,
     connections_pb2,
-    invoices_pb2,
     invoices_pb2_grpc,
     provenance_pb2,
     records_pb2,
@@ -37,13 +36,19 @@ log = logging.getLogger("service")
 
 # Services whose RPCs answer UNIMPLEMENTED until their issues land.
 PENDING: dict[str, tuple[ServiceDescriptor, str]] = {
-    "AllocationService": (allocations_pb2.DESCRIPTOR.services_by_name["AllocationService"],
-                          "allocations"),
+    "AllocationService": (
+        allocations_pb2.DESCRIPTOR.services_by_name["AllocationService"],
+        "allocations",
+    ),
     "RecordsService": (records_pb2.DESCRIPTOR.services_by_name["RecordsService"], "allocations"),
-    "ProvenanceService": (provenance_pb2.DESCRIPTOR.services_by_name["ProvenanceService"],
-                          "provenance"),
-    "ConnectionService": (connections_pb2.DESCRIPTOR.services_by_name["ConnectionService"],
-                          "connections"),
+    "ProvenanceService": (
+        provenance_pb2.DESCRIPTOR.services_by_name["ProvenanceService"],
+        "provenance",
+    ),
+    "ConnectionService": (
+        connections_pb2.DESCRIPTOR.services_by_name["ConnectionService"],
+        "connections",
+    ),
 }
 READ_VERBS = ("Get", "List", "Query")
 
@@ -67,10 +72,11 @@ def permissions() -> dict[str, str]:
 
 def _unimplemented_handler(descriptor: ServiceDescriptor) -> grpc.GenericRpcHandler:
     pool = descriptor_pool.Default()
-    handlers = {}
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
     for method in descriptor.methods:
-        request_cls = message_factory.GetMessageClass(pool.FindMessageTypeByName(
-            method.input_type.full_name))
+        request_cls = message_factory.GetMessageClass(
+            pool.FindMessageTypeByName(method.input_type.full_name)
+        )
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(
             _not_yet(method.full_name),
             request_deserializer=request_cls.FromString,
@@ -129,9 +135,7 @@ async def start(settings: Settings, database_url: str) -> Running:
     invoices_pb2_grpc.add_InvoiceServiceServicer_to_server(
         invoices_servicer.InvoiceServicer(edge, deps), server
     )
-    server.add_generic_rpc_handlers(
-        tuple(_unimplemented_handler(d) for d, _ in PENDING.values())
-    )
+    server.add_generic_rpc_handlers(tuple(_unimplemented_handler(d) for d, _ in PENDING.values()))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [invoices_servicer.SERVICE, *(d.full_name for d, _ in PENDING.values())]

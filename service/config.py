@@ -128,6 +128,8 @@ def _check(s: Settings) -> None:
     if asym and sym:
         raise ConfigError("AUTH_JWT_ALGORITHMS must not mix HS* with asymmetric algorithms")
     if asym and not (s.jwt_public_key_file or s.jwt_jwks_file):
-        raise ConfigError("asymmetric AUTH_JWT_ALGORITHMS need AUTH_JWT_PUBLIC_KEY_FILE or AUTH_JWKS_FILE")
+        raise ConfigError(
+            "asymmetric AUTH_JWT_ALGORITHMS need AUTH_JWT_PUBLIC_KEY_FILE or AUTH_JWKS_FILE"
+        )
     if "none" in {a.lower() for a in s.jwt_algorithms}:
         raise ConfigError("AUTH_JWT_ALGORITHMS must not contain 'none'")

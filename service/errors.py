@@ -70,8 +70,9 @@ def invalid_many(violations: Iterable[FieldViolation]) -> DomainError:
     items = tuple(violations)
     fields = ", ".join(v.field for v in items)
     return DomainError(
-        message=f"invalid fields: {fields}" if len(items) > 1 else f"{items[0].field}: "
-        f"{items[0].description}",
+        message=f"invalid fields: {fields}"
+        if len(items) > 1
+        else f"{items[0].field}: {items[0].description}",
         reason="INVALID_FIELDS" if len(items) > 1 else "INVALID_FIELD",
         metadata={"fields": fields},
         violations=items,
@@ -110,6 +111,8 @@ def unauthenticated(message: str, reason: str = "UNAUTHENTICATED") -> DomainErro
 
 def unimplemented(method: str) -> DomainError:
     return DomainError(
-        f"{method} is not implemented yet", "NOT_IMPLEMENTED", {"method": method},
+        f"{method} is not implemented yet",
+        "NOT_IMPLEMENTED",
+        {"method": method},
         code=Code.UNIMPLEMENTED,
     )

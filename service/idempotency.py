@@ -57,7 +57,9 @@ def validate_request_id(value: str, field_path: str = "request_id") -> str | Non
         return None
     if not _REQUEST_ID.fullmatch(value):
         raise errors.invalid(
-            field_path, "must be 1..128 characters of A-Z a-z 0-9 . _ : -", reason="INVALID_REQUEST_ID"
+            field_path,
+            "must be 1..128 characters of A-Z a-z 0-9 . _ : -",
+            reason="INVALID_REQUEST_ID",
         )
     return value
 

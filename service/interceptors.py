@@ -26,21 +26,24 @@ DOMAIN = "invoicing.v1"
 PUBLIC_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 _TRACE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Behavior = Callable[[Any, Context], Awaitable[Any]]
+Handler = grpc.RpcMethodHandler[Any, Any]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 
 
-def _wrap(handler: grpc.RpcMethodHandler | None, wrapper: Callable[[Behavior], Behavior]) -> Any:
+def _wrap(handler: Handler | None, wrapper: Callable[[Behavior], Behavior]) -> Any:
     if handler is None or handler.unary_unary is None:
         return handler
+    behavior: Behavior = handler.unary_unary  # type: ignore[assignment]
     return grpc.unary_unary_rpc_method_handler(
-        wrapper(handler.unary_unary),
+        wrapper(behavior),
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
+def _metadata(context: Context, key: str) -> str | None:
     for k, v in context.invocation_metadata() or ():
         if k == key:
             return v if isinstance(v, str) else None
@@ -59,7 +62,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             return handler
 
         def wrapper(behavior: Behavior) -> Behavior:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def run(request: Any, context: Context) -> Any:
                 tid = _trace_id(context)
                 logs.trace_id.set(tid)
                 started = time.perf_counter()
@@ -96,7 +99,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         permission = self._permissions.get(method)
 
         def wrapper(behavior: Behavior) -> Behavior:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def run(request: Any, context: Context) -> Any:
                 principal = self._authenticator.authenticate(_metadata(context, "authorization"))
                 if permission is None:
                     raise errors.permission_denied("method not allowed", "METHOD_NOT_ALLOWED")
@@ -109,7 +112,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, wrapper)
 
 
-def _trace_id(context: grpc.aio.ServicerContext) -> str:
+def _trace_id(context: Context) -> str:
     given = _metadata(context, "x-request-id")
     if given and _TRACE_ID.fullmatch(given):
         return given
@@ -158,7 +161,8 @@ def _database_error(exc: DBAPIError) -> errors.DomainError | None:
         return errors.aborted("concurrent update; retry", "CONCURRENT_UPDATE")
     if state == db.QUERY_CANCELED:
         return errors.DomainError(
-            "the database did not answer in time", "DATABASE_TIMEOUT",
+            "the database did not answer in time",
+            "DATABASE_TIMEOUT",
             code=errors.Code.DEADLINE_EXCEEDED,
         )
     if isinstance(exc, InterfaceError | OperationalError) and state is None:

@@ -26,9 +26,7 @@ class Edge:
         self.engine = engine
         self.idempotency_ttl = idempotency_ttl
 
-    async def run(
-        self, principal: Principal, work: Callable[[AsyncConnection], Awaitable[T]]
-    ) -> T:
+    async def run(self, principal: Principal, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 async with db.unit_of_work(self.engine, principal.tenant_id) as conn:
@@ -82,5 +80,5 @@ def request_hash(request: Message) -> bytes:
     """Fingerprint of a request without its request_id (deterministic encoding)."""
     copy = type(request)()
     copy.CopyFrom(request)
-    copy.ClearField("request_id")  # type: ignore[arg-type]
+    copy.ClearField("request_id")
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).digest()

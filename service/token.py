@@ -18,7 +18,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = config.load()
     print(f"# dev token for tenant {args.tenant} (HS256, {settings.jwt_issuer}, 12 h)")
-    print(auth.mint_dev_token(settings, tenant_id=args.tenant, app_id=args.app, subject=args.subject))
+    print(
+        auth.mint_dev_token(settings, tenant_id=args.tenant, app_id=args.app, subject=args.subject)
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import google.type.date_pb2 as date_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.type import date_pb2
 from invoicing.v1 import common_pb2, invoices_pb2
 
 from service import errors, ids
@@ -29,11 +29,31 @@ RATE_PLACES = 6
 CHECKED_TOTALS = ("subtotal", "tax_amount", "discount_amount", "total", "amount")
 OUTPUT_ONLY = frozenset(
     {
-        "id", "tenant_id", "app_id", "status", "paid_at", "paid_date", "amount_paid",
-        "amount_due", "payment_status", "tax_breakdown", "project_sequence_id",
-        "schema_version", "is_deleted", "created_at", "updated_at", "created_by",
-        "updated_by", "created_by_id", "deleted_at", "deleted_by", "etag", "issued_at",
-        "voided_at", "void_reason", "overdue",
+        "id",
+        "tenant_id",
+        "app_id",
+        "status",
+        "paid_at",
+        "paid_date",
+        "amount_paid",
+        "amount_due",
+        "payment_status",
+        "tax_breakdown",
+        "project_sequence_id",
+        "schema_version",
+        "is_deleted",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "created_by_id",
+        "deleted_at",
+        "deleted_by",
+        "etag",
+        "issued_at",
+        "voided_at",
+        "void_reason",
+        "overdue",
     }
 )
 COUNTERPARTY_PATHS = ("counterparty_id", "account_id", "vendor_id")
@@ -44,10 +64,16 @@ DIRECTIONS = {
     pb.INVOICE_DIRECTION_RECEIVABLE: rules.RECEIVABLE,
     pb.INVOICE_DIRECTION_PAYABLE: rules.PAYABLE,
 }
-STATUSES = {rules.DRAFT: pb.INVOICE_STATUS_DRAFT, rules.ISSUED: pb.INVOICE_STATUS_ISSUED,
-            rules.VOID: pb.INVOICE_STATUS_VOID}
-PAYMENT = {rules.UNPAID: pb.PAYMENT_STATUS_UNPAID, rules.PARTIALLY_PAID:
-           pb.PAYMENT_STATUS_PARTIALLY_PAID, rules.PAID: pb.PAYMENT_STATUS_PAID}
+STATUSES = {
+    rules.DRAFT: pb.INVOICE_STATUS_DRAFT,
+    rules.ISSUED: pb.INVOICE_STATUS_ISSUED,
+    rules.VOID: pb.INVOICE_STATUS_VOID,
+}
+PAYMENT = {
+    rules.UNPAID: pb.PAYMENT_STATUS_UNPAID,
+    rules.PARTIALLY_PAID: pb.PAYMENT_STATUS_PARTIALLY_PAID,
+    rules.PAID: pb.PAYMENT_STATUS_PAID,
+}
 SOURCE_TYPES = {
     common_pb2.SOURCE_TYPE_FRONTEND: "frontend",
     common_pb2.SOURCE_TYPE_BACKEND: "backend",
@@ -72,7 +98,9 @@ def text(value: str, field_path: str, *, max_length: int) -> str:
         raise errors.invalid(field_path, "must not contain NUL characters", reason="INVALID_TEXT")
     if len(value) > max_length:
         raise errors.invalid(
-            field_path, f"must be at most {max_length} characters", reason="TOO_LONG",
+            field_path,
+            f"must be at most {max_length} characters",
+            reason="TOO_LONG",
             maxLength=str(max_length),
         )
     return value
@@ -81,7 +109,9 @@ def text(value: str, field_path: str, *, max_length: int) -> str:
 def draft_for_create(invoice: pb.Invoice) -> tuple[rules.Draft, dict[str, Decimal]]:
     """The draft of a CreateInvoice request and any totals the client claimed."""
     if invoice.type == pb.INVOICE_TYPE_UNSPECIFIED:
-        raise errors.invalid("invoice.type", "is required (CUSTOMER or SUPPLIER)", reason="REQUIRED")
+        raise errors.invalid(
+            "invoice.type", "is required (CUSTOMER or SUPPLIER)", reason="REQUIRED"
+        )
     if invoice.currency == "":
         raise errors.invalid("invoice.currency", "is required", reason="REQUIRED")
     paths = set(rules.DRAFT_FIELDS) - {"counterparty_id"}
@@ -148,9 +178,7 @@ def counterparty(invoice: pb.Invoice, invoice_type: str | None) -> Any:
     return found
 
 
-def claimed_totals(
-    invoice: pb.Invoice, currency: str, names: Iterable[str]
-) -> dict[str, Decimal]:
+def claimed_totals(invoice: pb.Invoice, currency: str, names: Iterable[str]) -> dict[str, Decimal]:
     claimed = {}
     for name in names:
         raw = getattr(invoice, name)
@@ -179,7 +207,9 @@ def _date(value: date_pb2.Date, field_path: str) -> date | None:
     try:
         return date(value.year, value.month, value.day)
     except ValueError as exc:
-        raise errors.invalid(field_path, "is not a valid calendar date", reason="INVALID_DATE") from exc
+        raise errors.invalid(
+            field_path, "is not a valid calendar date", reason="INVALID_DATE"
+        ) from exc
 
 
 def _line(item: pb.LineItem, currency: str, index: int) -> rules.LineInput:
@@ -187,15 +217,22 @@ def _line(item: pb.LineItem, currency: str, index: int) -> rules.LineInput:
     return rules.LineInput(
         description=text(item.description, f"{path}.description", max_length=1000),
         quantity=parse_decimal(
-            item.quantity, f"{path}.quantity", max_places=QUANTITY_PLACES,
-            minimum=Decimal(0), exclusive_minimum=True,
+            item.quantity,
+            f"{path}.quantity",
+            max_places=QUANTITY_PLACES,
+            minimum=Decimal(0),
+            exclusive_minimum=True,
         ),
         unit_price=parse_decimal(
             item.unit_price, f"{path}.unit_price", max_places=PRICE_PLACES, minimum=Decimal(0)
         ),
         tax_rate=parse_decimal(
-            item.tax_rate, f"{path}.tax_rate", max_places=RATE_PLACES,
-            minimum=Decimal(0), maximum=Decimal(1), empty=Decimal(0),
+            item.tax_rate,
+            f"{path}.tax_rate",
+            max_places=RATE_PLACES,
+            minimum=Decimal(0),
+            maximum=Decimal(1),
+            empty=Decimal(0),
         ),
         discount_amount=parse_money(
             item.discount_amount, currency, f"{path}.discount_amount", empty=Decimal(0)

@@ -83,7 +83,9 @@ invoices = Table(
     CheckConstraint("amount_paid >= 0 AND amount_paid <= total", name="amount_paid"),
     CheckConstraint("status = 'draft' OR number IS NOT NULL", name="issued_numbered"),
     CheckConstraint("deleted_at IS NULL OR status = 'draft'", name="deleted_draft"),
-    CheckConstraint("due_date IS NULL OR issue_date IS NULL OR due_date >= issue_date", name="dates"),
+    CheckConstraint(
+        "due_date IS NULL OR issue_date IS NULL OR due_date >= issue_date", name="dates"
+    ),
     CheckConstraint("version > 0", name="version"),
     Index(
         "uq_invoices_customer_number",
@@ -137,4 +139,3 @@ project_sequence_counters = Table(
     PrimaryKeyConstraint("tenant_id", "project_id", "type"),
     CheckConstraint("last_value > 0", name="positive"),
 )
-

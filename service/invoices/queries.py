@@ -26,9 +26,7 @@ def _enum(values: tuple[str, ...], proto_prefix: str) -> dict[str, str]:
     return accepted
 
 
-OVERDUE = and_(
-    c.status == "issued", c.payment_status != "paid", c.due_date < func.current_date()
-)
+OVERDUE = and_(c.status == "issued", c.payment_status != "paid", c.due_date < func.current_date())
 
 _FIELDS = [
     FilterField("id", c.id, T.UUID, id_decoder=_decode_invoice_id),  # type: ignore[arg-type]

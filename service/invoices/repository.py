@@ -52,7 +52,9 @@ async def update(
     stmt = (
         invoices.update()
         .where(readable(principal), c.id == invoice_id)
-        .values(**values, version=c.version + 1, updated_at=func.now(), updated_by=principal.subject)
+        .values(
+            **values, version=c.version + 1, updated_at=func.now(), updated_by=principal.subject
+        )
         .returning(*invoices.c)
     )
     return from_row((await _write(conn, stmt)).one())
@@ -80,8 +82,8 @@ async def count(
 async def next_number(conn: AsyncConnection, tenant_id: uuid.UUID, year: int) -> int:
     """Gapless: the counter row is locked until this transaction ends."""
     t = invoice_number_counters
-    stmt = pg_insert(t).values(tenant_id=tenant_id, year=year, last_value=1)
-    stmt = stmt.on_conflict_do_update(
+    insert = pg_insert(t).values(tenant_id=tenant_id, year=year, last_value=1)
+    stmt = insert.on_conflict_do_update(
         index_elements=[t.c.tenant_id, t.c.year], set_={"last_value": t.c.last_value + 1}
     ).returning(t.c.last_value)
     return int((await conn.execute(stmt)).scalar_one())
@@ -91,10 +93,10 @@ async def next_project_sequence(
     conn: AsyncConnection, tenant_id: uuid.UUID, project_id: uuid.UUID, invoice_type: str
 ) -> int:
     t = project_sequence_counters
-    stmt = pg_insert(t).values(
+    insert = pg_insert(t).values(
         tenant_id=tenant_id, project_id=project_id, type=invoice_type, last_value=1
     )
-    stmt = stmt.on_conflict_do_update(
+    stmt = insert.on_conflict_do_update(
         index_elements=[t.c.tenant_id, t.c.project_id, t.c.type],
         set_={"last_value": t.c.last_value + 1},
     ).returning(t.c.last_value)
@@ -245,5 +247,3 @@ def from_row(row: Row[Any]) -> rules.Invoice:
         deleted_at=m["deleted_at"],
         deleted_by=m["deleted_by"],
     )
-
-

@@ -31,9 +31,23 @@ ZERO = Decimal(0)
 # Fields a client may write, by lifecycle status.
 DRAFT_FIELDS = frozenset(
     {
-        "number", "type", "direction", "counterparty_id", "issue_date", "due_date", "currency",
-        "line_items", "notes", "project_id", "contract_id", "po_id", "order_id",
-        "document_ref", "tags", "source", "source_type",
+        "number",
+        "type",
+        "direction",
+        "counterparty_id",
+        "issue_date",
+        "due_date",
+        "currency",
+        "line_items",
+        "notes",
+        "project_id",
+        "contract_id",
+        "po_id",
+        "order_id",
+        "document_ref",
+        "tags",
+        "source",
+        "source_type",
     }
 )
 ISSUED_FIELDS = frozenset({"notes", "tags", "due_date", "document_ref"})

@@ -37,8 +37,12 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
             return self._pb(invoice)
 
         return await self._edge.run_idempotent(
-            principal, method="CreateInvoice", request=request, request_id=request.request_id,
-            response_type=pb.Invoice, work=work,
+            principal,
+            method="CreateInvoice",
+            request=request,
+            request_id=request.request_id,
+            response_type=pb.Invoice,
+            work=work,
         )
 
     async def GetInvoice(self, request: pb.GetInvoiceRequest, context: Ctx) -> pb.Invoice:
@@ -87,7 +91,11 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
                 currency=current.draft.currency,
             )
             invoice = await service.update_invoice(
-                conn, principal, invoice_id=invoice_id, changes=changes, claimed=claimed,
+                conn,
+                principal,
+                invoice_id=invoice_id,
+                changes=changes,
+                claimed=claimed,
                 etag=request.invoice.etag,
             )
             return self._pb(invoice)
@@ -106,9 +114,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
 
         return await self._edge.run(principal, work)
 
-    async def UndeleteInvoice(
-        self, request: pb.UndeleteInvoiceRequest, context: Ctx
-    ) -> pb.Invoice:
+    async def UndeleteInvoice(self, request: pb.UndeleteInvoiceRequest, context: Ctx) -> pb.Invoice:
         principal = auth.current()
         invoice_id = convert.invoice_id(request.id)
 
@@ -119,8 +125,12 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
             return self._pb(invoice)
 
         return await self._edge.run_idempotent(
-            principal, method="UndeleteInvoice", request=request, request_id=request.request_id,
-            response_type=pb.Invoice, work=work,
+            principal,
+            method="UndeleteInvoice",
+            request=request,
+            request_id=request.request_id,
+            response_type=pb.Invoice,
+            work=work,
         )
 
     async def IssueInvoice(self, request: pb.IssueInvoiceRequest, context: Ctx) -> pb.Invoice:
@@ -134,8 +144,12 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
             return self._pb(invoice)
 
         return await self._edge.run_idempotent(
-            principal, method="IssueInvoice", request=request, request_id=request.request_id,
-            response_type=pb.Invoice, work=work,
+            principal,
+            method="IssueInvoice",
+            request=request,
+            request_id=request.request_id,
+            response_type=pb.Invoice,
+            work=work,
         )
 
     async def VoidInvoice(self, request: pb.VoidInvoiceRequest, context: Ctx) -> pb.Invoice:
@@ -150,8 +164,12 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
             return self._pb(invoice)
 
         return await self._edge.run_idempotent(
-            principal, method="VoidInvoice", request=request, request_id=request.request_id,
-            response_type=pb.Invoice, work=work,
+            principal,
+            method="VoidInvoice",
+            request=request,
+            request_id=request.request_id,
+            response_type=pb.Invoice,
+            work=work,
         )
 
     async def PayInvoice(self, request: pb.PayInvoiceRequest, context: Ctx) -> pb.Invoice:
