@@ -40,9 +40,7 @@ invoices = sa.Table(
     sa.Column("paid", sa.Boolean),
     sa.Column("tags", postgresql.ARRAY(sa.Text)),
 )
-customers = sa.Table(
-    "customers", metadata, sa.Column("id", sa.Uuid), sa.Column("name", sa.Text)
-)
+customers = sa.Table("customers", metadata, sa.Column("id", sa.Uuid), sa.Column("name", sa.Text))
 
 UUID_1 = "0190f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f"
 
@@ -54,7 +52,9 @@ def decode_invoice_id(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(hex=text[4:])
     except ValueError:
-        raise errors.invalid("id", "expected an invoice id (inv_...)", reason="INVALID_ID") from None
+        raise errors.invalid(
+            "id", "expected an invoice id (inv_...)", reason="INVALID_ID"
+        ) from None
 
 
 STATUSES = {"draft": "DRAFT", "issued": "ISSUED", "paid": "PAID"}
@@ -279,7 +279,11 @@ def test_keywords_are_case_sensitive() -> None:
 
 @pytest.mark.parametrize(
     ("text", "name"),
-    [("nope = 1", "nope"), ("total > 1 AND customer.nope:x", "customer.nope"), ("Total = 1", "Total")],
+    [
+        ("nope = 1", "nope"),
+        ("total > 1 AND customer.nope:x", "customer.nope"),
+        ("Total = 1", "Total"),
+    ],
 )
 def test_unknown_field(text: str, name: str) -> None:
     assert_invalid(text, "UNKNOWN_FILTER_FIELD", filterField=name)
@@ -468,9 +472,9 @@ def test_arbitrary_text_only_raises_domain_errors(text: str) -> None:
 
 @settings(max_examples=1000)
 @given(
-    st.lists(
-        st.tuples(st.sampled_from(TOKENS), st.sampled_from(["", " ", "  "])), max_size=40
-    ).map(lambda parts: "".join(token + space for token, space in parts))
+    st.lists(st.tuples(st.sampled_from(TOKENS), st.sampled_from(["", " ", "  "])), max_size=40).map(
+        lambda parts: "".join(token + space for token, space in parts)
+    )
 )
 def test_token_soup_only_raises_domain_errors(text: str) -> None:
     compile_and_render_or_domain_error(text)
