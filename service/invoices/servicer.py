@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from invoicing.v1 import invoices_pb2 as pb
@@ -17,7 +17,7 @@ PERMISSIONS = {
     f"/{SERVICE}/{name}": "invoices.read" if name.startswith(("Get", "List")) else "invoices.write"
     for name in pb.DESCRIPTOR.services_by_name["InvoiceService"].methods_by_name
 }
-Ctx = grpc.aio.ServicerContext[Any, Any]
+Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):

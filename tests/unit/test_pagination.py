@@ -65,11 +65,11 @@ LAST_ID = uuid.UUID("0190f3c4-5b6a-7c8d-9e0f-1a2b3c4d5e6f")
 FINGERPRINT = query_fingerprint("ListInvoices", "tenant-1", "status = draft", "total desc")
 
 
+DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
 def render(expression: sa.ClauseElement) -> str:
-    compiled = expression.compile(
-        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-    )
-    return str(compiled)
+    return str(expression.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True}))
 
 
 def raises_invalid(call: Callable[[], object], field: str, reason: str) -> DomainError:
