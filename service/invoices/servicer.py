@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 
 import grpc
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service import auth, errors
-from service.invoices import convert, service
+from service.auth import Principal
+from service.invoices import convert, rules, service
 from service.rpc import Edge
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InvoiceService"].full_name
@@ -18,6 +21,7 @@ PERMISSIONS = {
     for name in pb.DESCRIPTOR.services_by_name["InvoiceService"].methods_by_name
 }
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+UseCase: TypeAlias = Callable[[AsyncConnection, Principal], Awaitable[rules.Invoice]]
 
 
 class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
@@ -25,34 +29,43 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
         self._edge = edge
         self._deps = deps
 
-    def _pb(self, invoice: Any) -> pb.Invoice:
+    def _pb(self, invoice: rules.Invoice) -> pb.Invoice:
         return convert.invoice_to_pb(invoice, today=self._deps.today())
 
-    async def CreateInvoice(self, request: pb.CreateInvoiceRequest, context: Ctx) -> pb.Invoice:
+    async def _call(self, use_case: UseCase) -> pb.Invoice:
         principal = auth.current()
-        draft, claimed = convert.draft_for_create(request.invoice)
 
-        async def work(conn: Any) -> pb.Invoice:
-            invoice = await service.create_invoice(conn, principal, draft=draft, claimed=claimed)
-            return self._pb(invoice)
+        async def work(conn: AsyncConnection) -> pb.Invoice:
+            return self._pb(await use_case(conn, principal))
+
+        return await self._edge.run(principal, work)
+
+    async def _idempotent(self, method: str, request: Any, use_case: UseCase) -> pb.Invoice:
+        principal = auth.current()
+
+        async def work(conn: AsyncConnection) -> pb.Invoice:
+            return self._pb(await use_case(conn, principal))
 
         return await self._edge.run_idempotent(
             principal,
-            method="CreateInvoice",
+            method=method,
             request=request,
             request_id=request.request_id,
             response_type=pb.Invoice,
             work=work,
         )
 
+    async def CreateInvoice(self, request: pb.CreateInvoiceRequest, context: Ctx) -> pb.Invoice:
+        draft, claimed = convert.draft_for_create(request.invoice)
+        return await self._idempotent(
+            "CreateInvoice",
+            request,
+            lambda conn, p: service.create_invoice(conn, p, draft=draft, claimed=claimed),
+        )
+
     async def GetInvoice(self, request: pb.GetInvoiceRequest, context: Ctx) -> pb.Invoice:
-        principal = auth.current()
         invoice_id = convert.invoice_id(request.id)
-
-        async def work(conn: Any) -> pb.Invoice:
-            return self._pb(await service.get_invoice(conn, principal, invoice_id=invoice_id))
-
-        return await self._edge.run(principal, work)
+        return await self._call(lambda conn, p: service.get_invoice(conn, p, invoice_id=invoice_id))
 
     async def ListInvoices(
         self, request: pb.ListInvoicesRequest, context: Ctx
@@ -68,7 +81,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
             include_total=request.include_total,
         )
 
-        async def work(conn: Any) -> pb.ListInvoicesResponse:
+        async def work(conn: AsyncConnection) -> pb.ListInvoicesResponse:
             page = await service.list_invoices(conn, principal, query=query, deps=self._deps)
             return pb.ListInvoicesResponse(
                 data=[self._pb(item) for item in page.items],
@@ -79,97 +92,64 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
         return await self._edge.run(principal, work)
 
     async def UpdateInvoice(self, request: pb.UpdateInvoiceRequest, context: Ctx) -> pb.Invoice:
-        principal = auth.current()
         invoice_id = convert.invoice_id(request.invoice.id, "invoice.id")
 
-        async def work(conn: Any) -> pb.Invoice:
-            current = await service.get_invoice(conn, principal, invoice_id=invoice_id)
+        async def use_case(conn: AsyncConnection, p: Principal) -> rules.Invoice:
+            current = await service.get_invoice(conn, p, invoice_id=invoice_id)
             changes, claimed = convert.changes_for_update(
                 request.invoice,
                 request.update_mask.paths,
                 request.HasField("update_mask"),
                 currency=current.draft.currency,
             )
-            invoice = await service.update_invoice(
+            return await service.update_invoice(
                 conn,
-                principal,
+                p,
                 invoice_id=invoice_id,
                 changes=changes,
                 claimed=claimed,
                 etag=request.invoice.etag,
             )
-            return self._pb(invoice)
 
-        return await self._edge.run(principal, work)
+        return await self._call(use_case)
 
     async def DeleteInvoice(self, request: pb.DeleteInvoiceRequest, context: Ctx) -> pb.Invoice:
-        principal = auth.current()
         invoice_id = convert.invoice_id(request.id)
-
-        async def work(conn: Any) -> pb.Invoice:
-            invoice = await service.delete_invoice(
-                conn, principal, invoice_id=invoice_id, etag=request.etag
+        return await self._call(
+            lambda conn, p: service.delete_invoice(
+                conn, p, invoice_id=invoice_id, etag=request.etag
             )
-            return self._pb(invoice)
-
-        return await self._edge.run(principal, work)
+        )
 
     async def UndeleteInvoice(self, request: pb.UndeleteInvoiceRequest, context: Ctx) -> pb.Invoice:
-        principal = auth.current()
         invoice_id = convert.invoice_id(request.id)
-
-        async def work(conn: Any) -> pb.Invoice:
-            invoice = await service.undelete_invoice(
-                conn, principal, invoice_id=invoice_id, etag=request.etag
-            )
-            return self._pb(invoice)
-
-        return await self._edge.run_idempotent(
-            principal,
-            method="UndeleteInvoice",
-            request=request,
-            request_id=request.request_id,
-            response_type=pb.Invoice,
-            work=work,
+        return await self._idempotent(
+            "UndeleteInvoice",
+            request,
+            lambda conn, p: service.undelete_invoice(
+                conn, p, invoice_id=invoice_id, etag=request.etag
+            ),
         )
 
     async def IssueInvoice(self, request: pb.IssueInvoiceRequest, context: Ctx) -> pb.Invoice:
-        principal = auth.current()
         invoice_id = convert.invoice_id(request.id)
-
-        async def work(conn: Any) -> pb.Invoice:
-            invoice = await service.issue_invoice(
-                conn, principal, invoice_id=invoice_id, etag=request.etag, deps=self._deps
-            )
-            return self._pb(invoice)
-
-        return await self._edge.run_idempotent(
-            principal,
-            method="IssueInvoice",
-            request=request,
-            request_id=request.request_id,
-            response_type=pb.Invoice,
-            work=work,
+        return await self._idempotent(
+            "IssueInvoice",
+            request,
+            lambda conn, p: service.issue_invoice(
+                conn, p, invoice_id=invoice_id, etag=request.etag, deps=self._deps
+            ),
         )
 
     async def VoidInvoice(self, request: pb.VoidInvoiceRequest, context: Ctx) -> pb.Invoice:
-        principal = auth.current()
         invoice_id = convert.invoice_id(request.id)
         reason = convert.text(request.reason, "reason", max_length=1000)
-
-        async def work(conn: Any) -> pb.Invoice:
-            invoice = await service.void_invoice(
-                conn, principal, invoice_id=invoice_id, etag=request.etag, reason=reason
-            )
-            return self._pb(invoice)
-
-        return await self._edge.run_idempotent(
-            principal,
-            method="VoidInvoice",
-            request=request,
-            request_id=request.request_id,
-            response_type=pb.Invoice,
-            work=work,
+        return await self._idempotent(
+            "VoidInvoice",
+            request,
+            lambda conn, p: service.void_invoice(
+                conn, p, invoice_id=invoice_id, etag=request.etag, reason=reason
+            ),
         )
 
     async def PayInvoice(self, request: pb.PayInvoiceRequest, context: Ctx) -> pb.Invoice:
