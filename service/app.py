@@ -142,7 +142,11 @@ async def start(settings: Settings, database_url: str) -> Running:
     reflection.enable_server_reflection(
         (*names, reflection.SERVICE_NAME, health.SERVICE_NAME), server
     )
-    port = _bind(server, settings)
+    try:
+        port = _bind(server, settings)
+    except OSError:
+        await engine.dispose()
+        raise
     await server.start()
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -36,6 +36,7 @@ PERMISSIONS = (
 )
 DEV_SECRET_FILE = "dev-jwt-secret"
 _CACHE_LIMIT = 10_000
+ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,11 @@ class Authenticator:
     def _decode(self, token: str) -> dict[str, Any]:
         key = self._key
         try:
+            header = jwt.get_unverified_header(token)
+            if str(header.get("typ", "JWT")).lower() not in ACCEPTED_TYP:
+                raise errors.unauthenticated("token type is not a JWT", "INVALID_TOKEN")
             if isinstance(key, jwt.PyJWKSet):
-                kid = jwt.get_unverified_header(token).get("kid")
+                kid = header.get("kid")
                 key = next((k.key for k in key.keys if k.key_id == kid), None)
                 if key is None:
                     raise errors.unauthenticated("token signed by an unknown key", "UNKNOWN_KEY")
@@ -128,9 +132,12 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
         tenant = uuid.UUID(str(claims.get("tenant_id", "")))
     except ValueError as exc:
         raise errors.unauthenticated("token has no valid tenant_id", "INVALID_TOKEN") from exc
+    subject = str(claims["sub"]).strip()
+    if not subject:
+        raise errors.unauthenticated("token has an empty sub", "INVALID_TOKEN")
     app_id = claims.get("app_id")
     return Principal(
-        subject=str(claims["sub"]),
+        subject=subject,
         tenant_id=tenant,
         app_id=str(app_id) if app_id else None,
         workspaces=_strings(claims.get("workspaces")),

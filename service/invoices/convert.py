@@ -115,22 +115,34 @@ def draft_for_create(invoice: pb.Invoice) -> tuple[rules.Draft, dict[str, Decima
     if invoice.currency == "":
         raise errors.invalid("invoice.currency", "is required", reason="REQUIRED")
     paths = set(rules.DRAFT_FIELDS) - {"counterparty_id"}
-    values = decode_fields(invoice, paths)
+    values = decode_fields(invoice, paths, parse_currency(invoice.currency, "invoice.currency"))
     values["counterparty_id"] = counterparty(invoice, TYPES[invoice.type])
     draft = rules.Draft(**values)
     return draft, claimed_totals(invoice, draft.currency, CHECKED_TOTALS)
 
 
 def changes_for_update(
-    invoice: pb.Invoice, mask_paths: Iterable[str], has_mask: bool, *, currency: str
+    invoice: pb.Invoice,
+    mask_paths: Iterable[str],
+    has_mask: bool,
+    *,
+    current: rules.Draft,
 ) -> tuple[dict[str, Any], dict[str, Decimal]]:
-    """The changed domain fields of an UpdateInvoice request and any claimed totals."""
+    """The changed domain fields of an UpdateInvoice request and any claimed totals.
+
+    Values the request leaves out (currency, type) are taken from `current`.
+    """
     paths = _update_paths(invoice, list(mask_paths), has_mask)
     field_paths = {p for p in paths if p in rules.DRAFT_FIELDS}
-    changes = decode_fields(invoice, field_paths - {"counterparty_id"})
+    effective_currency = (
+        parse_currency(invoice.currency, "invoice.currency")
+        if "currency" in paths
+        else current.currency
+    )
+    changes = decode_fields(invoice, field_paths - {"counterparty_id"}, effective_currency)
     if paths & set(COUNTERPARTY_PATHS):
-        changes["counterparty_id"] = counterparty(invoice, TYPES.get(invoice.type))
-    effective_currency = changes.get("currency", currency)
+        invoice_type = changes.get("type", current.type)
+        changes["counterparty_id"] = counterparty(invoice, invoice_type)
     claimed = claimed_totals(invoice, effective_currency, [p for p in paths if p in CHECKED_TOTALS])
     return changes, claimed
 
@@ -153,8 +165,12 @@ def _update_paths(invoice: pb.Invoice, paths: list[str], has_mask: bool) -> set[
     return set(paths)
 
 
-def decode_fields(invoice: pb.Invoice, paths: Iterable[str]) -> dict[str, Any]:
-    return {path: DECODERS[path](invoice) for path in paths}
+def decode_fields(invoice: pb.Invoice, paths: Iterable[str], currency: str) -> dict[str, Any]:
+    """Decode the named fields; money in line items is read in `currency`."""
+    return {
+        path: _lines(invoice, currency) if path == "line_items" else DECODERS[path](invoice)
+        for path in paths
+    }
 
 
 def counterparty(invoice: pb.Invoice, invoice_type: str | None) -> Any:
@@ -240,14 +256,11 @@ def _line(item: pb.LineItem, currency: str, index: int) -> rules.LineInput:
     )
 
 
-def _lines(invoice: pb.Invoice) -> tuple[rules.LineInput, ...]:
+def _lines(invoice: pb.Invoice, currency: str) -> tuple[rules.LineInput, ...]:
     if len(invoice.line_items) > MAX_LINES:
         raise errors.invalid(
             "invoice.line_items", f"at most {MAX_LINES} line items", reason="TOO_MANY_ITEMS"
         )
-    currency = parse_currency(invoice.currency, "invoice.currency") if invoice.currency else ""
-    if invoice.line_items and not currency:
-        raise errors.invalid("invoice.currency", "is required with line_items", reason="REQUIRED")
     return tuple(_line(item, currency, i) for i, item in enumerate(invoice.line_items))
 
 
@@ -291,7 +304,6 @@ DECODERS: dict[str, Any] = {
     "issue_date": lambda i: _date(i.issue_date, "invoice.issue_date"),
     "due_date": lambda i: _date(i.due_date, "invoice.due_date"),
     "currency": lambda i: parse_currency(i.currency, "invoice.currency"),
-    "line_items": _lines,
     "notes": lambda i: text(i.notes, "invoice.notes", max_length=10000),
     "project_id": lambda i: ids.parse_uuid(i.project_id, "invoice.project_id"),
     "contract_id": lambda i: ids.parse_uuid(i.contract_id, "invoice.contract_id"),

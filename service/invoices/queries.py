@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, false, func
 
 from service import ids
 from service.filtering import FieldType, FilterField
@@ -26,7 +26,10 @@ def _enum(values: tuple[str, ...], proto_prefix: str) -> dict[str, str]:
     return accepted
 
 
-OVERDUE = and_(c.status == "issued", c.payment_status != "paid", c.due_date < func.current_date())
+OVERDUE = func.coalesce(
+    and_(c.status == "issued", c.payment_status != "paid", c.due_date < func.current_date()),
+    false(),
+)
 
 _FIELDS = [
     FilterField("id", c.id, T.UUID, id_decoder=_decode_invoice_id),  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from service import errors
-from service.money import money_multiply, round_half_up
+from service.money import money_multiply, quantum, round_half_up
 
 CUSTOMER, SUPPLIER = "customer", "supplier"
 RECEIVABLE, PAYABLE = "receivable", "payable"
@@ -27,6 +27,8 @@ DRAFT, ISSUED, VOID = "draft", "issued", "void"
 UNPAID, PARTIALLY_PAID, PAID = "unpaid", "partially_paid", "paid"
 DIRECTION_OF = {CUSTOMER: RECEIVABLE, SUPPLIER: PAYABLE}
 ZERO = Decimal(0)
+# Every stored amount stays below this, well inside NUMERIC(24, 4).
+MAX_AMOUNT = Decimal(10) ** 18
 
 # Fields a client may write, by lifecycle status.
 DRAFT_FIELDS = frozenset(
@@ -154,7 +156,15 @@ class Invoice:
 
 
 def compute_line(line: LineInput, currency: str, index: int) -> Line:
+    path = f"invoice.line_items[{index}]"
     subtotal = round_half_up(money_multiply(line.quantity, line.unit_price), currency)
+    _check_magnitude(subtotal, path)
+    if line.discount_amount % quantum(currency) != 0:
+        raise errors.invalid(
+            f"{path}.discount_amount",
+            f"must be exact to the minor unit of {currency}",
+            reason="TOO_MANY_DECIMAL_PLACES",
+        )
     if line.discount_amount > subtotal:
         raise errors.invalid(
             f"invoice.line_items[{index}].discount_amount",
@@ -171,6 +181,7 @@ def compute_totals(items: Sequence[LineInput], currency: str) -> Totals:
     subtotal = sum((line.subtotal for line in lines), ZERO)
     discount = sum((line.input.discount_amount for line in lines), ZERO)
     tax = sum((line.tax_amount for line in lines), ZERO)
+    _check_magnitude(subtotal + tax, "invoice.line_items")
     return Totals(
         lines=lines,
         subtotal=subtotal,
@@ -179,6 +190,15 @@ def compute_totals(items: Sequence[LineInput], currency: str) -> Totals:
         total=subtotal + tax - discount,
         breakdown=tax_breakdown(lines),
     )
+
+
+def _check_magnitude(value: Decimal, field_path: str) -> None:
+    if abs(value) >= MAX_AMOUNT:
+        raise errors.invalid(
+            field_path,
+            f"amounts must stay below {MAX_AMOUNT:f}",
+            reason="AMOUNT_TOO_LARGE",
+        )
 
 
 def tax_breakdown(lines: Iterable[Line]) -> tuple[TaxRow, ...]:
@@ -221,10 +241,14 @@ def resolve_direction(invoice_type: str, direction: str | None) -> str:
     return expected
 
 
-def validate_draft(draft: Draft) -> Draft:
-    """Cross-field rules of a draft; returns it with the direction resolved."""
+def validate_draft(draft: Draft, *, status: str = DRAFT) -> Draft:
+    """Cross-field rules; returns the draft with the direction resolved.
+
+    Past the draft stage the number is the one assigned at issue, so only the
+    date rule applies.
+    """
     direction = resolve_direction(draft.type, draft.direction)
-    if draft.type == CUSTOMER and draft.number:
+    if status == DRAFT and draft.type == CUSTOMER and draft.number:
         raise errors.invalid(
             "invoice.number",
             "customer invoice numbers are assigned at issue",

@@ -107,7 +107,7 @@ async def update_invoice(
     draft = dataclasses.replace(invoice.draft, **changes)
     if "type" in changes and "direction" not in changes:
         draft = dataclasses.replace(draft, direction=None)
-    draft = rules.validate_draft(draft)
+    draft = rules.validate_draft(draft, status=invoice.status)
     if invoice.status != rules.DRAFT:
         values = {name: _column_value(name, getattr(draft, name)) for name in changes}
         return await repository.update(conn, principal, invoice_id, values)

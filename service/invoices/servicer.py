@@ -100,7 +100,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
                 request.invoice,
                 request.update_mask.paths,
                 request.HasField("update_mask"),
-                currency=current.draft.currency,
+                current=current.draft,
             )
             return await service.update_invoice(
                 conn,

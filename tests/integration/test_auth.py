@@ -116,9 +116,7 @@ async def test_expired_within_leeway_is_accepted(
     exp = int(time.time()) - settings.jwt_leeway_seconds + 10
     token = _sign(settings, _claims(settings, tenant, exp=exp))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await invoices.GetInvoice(
-            _get_request(), metadata=(("authorization", f"Bearer {token}"),)
-        )
+        await invoices.GetInvoice(_get_request(), metadata=(("authorization", f"Bearer {token}"),))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -151,9 +149,7 @@ async def test_garbage_token_is_unauthenticated(invoices: Any) -> None:
 async def test_alg_none_token_is_unauthenticated(
     invoices: Any, settings: config.Settings, tenant: uuid.UUID
 ) -> None:
-    await _assert_unauthenticated(
-        invoices, _unsigned(_claims(settings, tenant)), "INVALID_TOKEN"
-    )
+    await _assert_unauthenticated(invoices, _unsigned(_claims(settings, tenant)), "INVALID_TOKEN")
 
 
 async def test_token_signed_with_other_secret_is_unauthenticated(
@@ -202,6 +198,16 @@ async def test_token_missing_required_claim_is_unauthenticated(
 ) -> None:
     token = _sign(settings, _claims(settings, tenant, **{claim: _DROP}))
     await _assert_unauthenticated(invoices, token, "INVALID_TOKEN")
+
+
+@pytest.mark.parametrize("subject", ["", "   "], ids=["empty", "blank"])
+async def test_token_with_blank_subject_is_unauthenticated(
+    invoices: Any, settings: config.Settings, tenant: uuid.UUID, subject: str
+) -> None:
+    """RFC 8725 section 3.8: validate `sub`. A blank subject would stamp writes with an
+    anonymous created_by/updated_by (DESIGN.md section 4: audit stamps are the token sub)."""
+    token = _sign(settings, _claims(settings, tenant, sub=subject))
+    await _assert_unauthenticated(invoices, token)
 
 
 async def test_wrong_issuer_is_unauthenticated(
@@ -291,3 +297,21 @@ async def test_health_check_without_token_is_serving(
     stub = health_pb2_grpc.HealthStub(channel)
     response = await stub.Check(health_pb2.HealthCheckRequest(service=service_name))
     assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize("typ", ["JWE", "refresh", "id_token"])
+async def test_token_with_a_non_jwt_typ_header_is_unauthenticated(
+    invoices: Any, settings: config.Settings, tenant: uuid.UUID, typ: str
+) -> None:
+    token = _sign(settings, _claims(settings, tenant), headers={"typ": typ})
+    await _assert_unauthenticated(invoices, token, "INVALID_TOKEN")
+
+
+async def test_token_with_at_jwt_typ_header_is_accepted(
+    invoices: Any, settings: config.Settings, tenant: uuid.UUID
+) -> None:
+    token = _sign(settings, _claims(settings, tenant), headers={"typ": "at+jwt"})
+    page = await invoices.ListInvoices(
+        invoices_pb2.ListInvoicesRequest(), metadata=(("authorization", f"Bearer {token}"),)
+    )
+    assert list(page.data) == []
