@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from service import app, auth, config, devdb, logs, migrate
@@ -33,6 +35,9 @@ def main() -> None:
             _print_banner(settings, port, elapsed)
 
         _run(app.serve(settings, urls.app, ready), settings.use_uvloop)
+    except OSError as exc:
+        log.error("cannot start", extra={"fields": {"error": str(exc)}})
+        sys.exit(f"invoicing: {exc}")
     finally:
         if urls.embedded:
             devdb.stop_embedded(settings.data_dir)
@@ -56,9 +61,11 @@ def _print_banner(settings: config.Settings, port: int, elapsed: float) -> None:
     if settings.jwt_algorithms == ("HS256",) and settings.jwt_public_key_file is None:
         token = auth.mint_dev_token(settings, tenant_id=DEV_TENANT)
         tls = "" if settings.tls_cert_file else "-plaintext "
+        local = Path(sys.executable).parent / "grpcurl"
+        grpcurl = os.path.relpath(local) if local.exists() else "grpcurl"
         lines += [
             "try:",
-            f"  grpcurl {tls}-H 'authorization: Bearer {token}' "
+            f"  {grpcurl} {tls}-H 'authorization: Bearer {token}' "
             f"-d '{{}}' {target} invoicing.v1.InvoiceService/ListInvoices",
         ]
     print("\n".join(lines), flush=True)

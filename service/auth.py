@@ -64,6 +64,10 @@ def current() -> Principal:
     return _current.get()
 
 
+def current_or_none() -> Principal | None:
+    return _current.get(None)
+
+
 def bind(principal: Principal) -> contextvars.Token[Principal]:
     return _current.set(principal)
 

@@ -198,8 +198,10 @@ class _Status(grpc.Status):
 
 
 def _log(method: str, code: int, started: float, exc: BaseException | None) -> None:
+    principal = auth.current_or_none()
     fields = {
         "method": method,
+        "tenant_id": str(principal.tenant_id) if principal else None,
         "code": code_pb2.Code.Name(code),
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     }
