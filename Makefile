@@ -60,3 +60,7 @@ check: lint test
 
 clean-data:
 	rm -rf .data
+
+## make bench [QUICK=1]: seed, run the service as `make run` does, compare with the floor
+bench: $(STAMP)
+	@$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)

