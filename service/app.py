@@ -23,7 +23,6 @@ from invoicing.v1 import (
     provenance_pb2,
     records_pb2,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import auth, db, errors, interceptors
 from service.config import Settings
@@ -58,7 +57,7 @@ class Running:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
-    engine: AsyncEngine
+    database: db.Database
 
 
 def permissions() -> dict[str, str]:
@@ -114,7 +113,7 @@ def cursor_secret(settings: Settings) -> bytes:
 
 async def start(settings: Settings, database_url: str) -> Running:
     """Create the engine and server, bind the port, and start serving."""
-    engine = db.make_engine(
+    database = await db.Database.connect(
         database_url,
         pool_size=settings.db_pool_size,
         statement_timeout_ms=settings.db_statement_timeout_ms,
@@ -128,7 +127,7 @@ async def start(settings: Settings, database_url: str) -> Running:
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
-    edge = Edge(engine, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    edge = Edge(database, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
     deps = Deps(
         cursors=CursorCodec(cursor_secret(settings)), number_prefix=settings.invoice_number_prefix
     )
@@ -145,12 +144,12 @@ async def start(settings: Settings, database_url: str) -> Running:
     try:
         port = _bind(server, settings)
     except OSError:
-        await engine.dispose()
+        await database.close()
         raise
     await server.start()
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server=server, port=port, health=health_servicer, engine=engine)
+    return Running(server=server, port=port, health=health_servicer, database=database)
 
 
 def _bind(server: grpc.aio.Server, settings: Settings) -> int:
@@ -177,7 +176,7 @@ async def stop(running: Running, grace: float) -> None:
     """Health NOT_SERVING, let in-flight RPCs finish within `grace`, close the pool."""
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace)
-    await running.engine.dispose()
+    await running.database.close()
 
 
 async def serve(settings: Settings, database_url: str, on_ready: Callable[[int], None]) -> None:

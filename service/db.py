@@ -1,20 +1,23 @@
-"""Database engine, per-RPC unit of work with the tenant set, and error classification.
+"""Database pool, the per-RPC unit of work with the tenant set, and error classification.
 
 One transaction per RPC: the edge opens it with `unit_of_work`, services and
-repositories only execute statements on the connection they are handed.
-The tenant is set per transaction with `set_config(..., true)`, so nothing leaks
-to the next user of a pooled connection, and row-level security fails closed.
+repositories only run statements on the connection they are handed. The tenant is set
+per transaction with `set_config(..., true)` (in the same round trip as BEGIN), so
+nothing leaks to the next user of a pooled connection and row-level security fails
+closed. SQLAlchemy stays the schema, migration and query-building layer (service.sql).
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TypeAlias
 
-from sqlalchemy import MetaData, text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+import asyncpg
+from sqlalchemy import MetaData
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -26,45 +29,77 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-_SET_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+Conn: TypeAlias = asyncpg.Connection
 
 
 def async_url(url: str) -> str:
-    """Accept plain `postgresql://` URLs and use the asyncpg driver."""
+    """Accept plain `postgresql://` URLs and use the asyncpg driver (for SQLAlchemy)."""
     for plain in ("postgresql://", "postgres://"):
         if url.startswith(plain):
             return "postgresql+asyncpg://" + url[len(plain) :]
     return url
 
 
-def make_engine(url: str, *, pool_size: int, statement_timeout_ms: int) -> AsyncEngine:
-    return create_async_engine(
-        async_url(url),
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_pre_ping=False,
-        connect_args={
-            "server_settings": {
+def plain_url(url: str) -> str:
+    """Accept SQLAlchemy-style `postgresql+asyncpg://` URLs (for asyncpg)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Release without `RESET ALL`: the tenant is transaction-local, so there is no
+    session state to clear, and asyncpg still rolls back a transaction left open."""
+
+
+@dataclass
+class Database:
+    pool: asyncpg.Pool
+
+    @classmethod
+    async def connect(cls, url: str, *, pool_size: int, statement_timeout_ms: int) -> Database:
+        pool = await asyncpg.create_pool(
+            plain_url(url),
+            min_size=1,
+            max_size=pool_size,
+            reset=_no_reset,
+            server_settings={
                 "application_name": "invoicing",
                 "statement_timeout": str(statement_timeout_ms),
                 "lock_timeout": str(statement_timeout_ms),
-            }
-        },
-    )
+            },
+        )
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 @asynccontextmanager
-async def unit_of_work(engine: AsyncEngine, tenant_id: uuid.UUID) -> AsyncIterator[AsyncConnection]:
+async def unit_of_work(database: Database, tenant_id: uuid.UUID) -> AsyncIterator[Conn]:
     """A transaction with the tenant set; commits on success, rolls back on error."""
-    async with engine.begin() as conn:
-        await conn.execute(_SET_TENANT, {"tenant": str(tenant_id)})
-        yield conn
+    if not isinstance(tenant_id, uuid.UUID):
+        raise TypeError("tenant_id must be a UUID")
+    async with database.pool.acquire() as conn:
+        # One round trip; the uuid's text form is safe to inline.
+        await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)")
+        try:
+            yield conn
+        except BaseException:
+            await _rollback(conn)
+            raise
+        await conn.execute("COMMIT")
+
+
+async def _rollback(conn: Conn) -> None:
+    if conn.is_closed():
+        return
+    # A broken connection is discarded by the pool; the original error is what matters.
+    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        await conn.execute("ROLLBACK")
 
 
 def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a database error (never parse the message text)."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    for candidate in (orig, getattr(orig, "__cause__", None)):
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
         code = getattr(candidate, "sqlstate", None)
         if isinstance(code, str):
             return code
@@ -72,8 +107,7 @@ def sqlstate(exc: BaseException) -> str | None:
 
 
 def constraint_name(exc: BaseException) -> str | None:
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    for candidate in (orig, getattr(orig, "__cause__", None)):
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
         name = getattr(candidate, "constraint_name", None)
         if isinstance(name, str):
             return name

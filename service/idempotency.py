@@ -28,9 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service import errors
+from service import db, errors, sql
 from service.db import metadata
 
 idempotency_keys = Table(
@@ -65,7 +64,7 @@ def validate_request_id(value: str, field_path: str = "request_id") -> str | Non
 
 
 async def claim(
-    conn: AsyncConnection,
+    conn: db.Conn,
     *,
     tenant_id: uuid.UUID,
     method: str,
@@ -91,31 +90,32 @@ async def claim(
         },
         where=_t.expires_at < func.now(),
     ).returning(literal(1))
-    if (await conn.execute(stmt)).first() is not None:
+    if await sql.fetchrow(conn, stmt) is not None:
         return None
-    row = (
-        await conn.execute(
-            select(_t.request_hash, _t.response).where(
-                _t.tenant_id == tenant_id, _t.method == method, _t.request_id == request_id
-            )
-        )
-    ).one()
-    if bytes(row.request_hash) != request_hash:
+    row = await sql.fetchrow(
+        conn,
+        select(_t.request_hash, _t.response).where(
+            _t.tenant_id == tenant_id, _t.method == method, _t.request_id == request_id
+        ),
+    )
+    assert row is not None  # the conflicting row exists: we waited for its transaction
+    if bytes(row["request_hash"]) != request_hash:
         raise errors.invalid(
             "request_id",
             "was already used with a different request",
             reason="REQUEST_ID_REUSED",
         )
-    if row.response is None:  # pragma: no cover - the claimer always stores before commit
+    if row["response"] is None:  # pragma: no cover - the claimer always stores before commit
         raise errors.aborted("request with this request_id is in progress", "REQUEST_IN_PROGRESS")
-    return bytes(row.response)
+    return bytes(row["response"])
 
 
 async def store(
-    conn: AsyncConnection, *, tenant_id: uuid.UUID, method: str, request_id: str, response: bytes
+    conn: db.Conn, *, tenant_id: uuid.UUID, method: str, request_id: str, response: bytes
 ) -> None:
-    await conn.execute(
+    await sql.execute(
+        conn,
         update(idempotency_keys)
         .where(_t.tenant_id == tenant_id, _t.method == method, _t.request_id == request_id)
-        .values(response=response)
+        .values(response=response),
     )

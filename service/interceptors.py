@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
+import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from service import auth, db, errors, logs
 
@@ -126,10 +126,9 @@ def to_status(exc: BaseException, trace_id: str) -> status_pb2.Status:
     """Map any exception to a google.rpc.Status with exactly one ErrorInfo."""
     if isinstance(exc, errors.DomainError):
         return _domain_status(exc)
-    if isinstance(exc, DBAPIError):
-        mapped = _database_error(exc)
-        if mapped is not None:
-            return _domain_status(mapped)
+    mapped = _database_error(exc)
+    if mapped is not None:
+        return _domain_status(mapped)
     info = error_details_pb2.ErrorInfo(
         reason="INTERNAL", domain=DOMAIN, metadata={"traceId": trace_id}
     )
@@ -153,7 +152,14 @@ def _domain_status(exc: errors.DomainError) -> status_pb2.Status:
     return _status(_CODES[exc.code], exc.message, info, *extra)
 
 
-def _database_error(exc: DBAPIError) -> errors.DomainError | None:
+def _database_error(exc: BaseException) -> errors.DomainError | None:
+    unavailable = errors.DomainError(
+        "the database is unavailable", "DATABASE_UNAVAILABLE", code=errors.Code.UNAVAILABLE
+    )
+    if isinstance(exc, asyncpg.InterfaceError | ConnectionError | TimeoutError):
+        return unavailable
+    if not isinstance(exc, asyncpg.PostgresError):
+        return None
     state = db.sqlstate(exc)
     if state == db.LOCK_NOT_AVAILABLE:
         return errors.aborted("the resource is busy; retry", "LOCK_TIMEOUT")
@@ -165,10 +171,8 @@ def _database_error(exc: DBAPIError) -> errors.DomainError | None:
             "DATABASE_TIMEOUT",
             code=errors.Code.DEADLINE_EXCEEDED,
         )
-    if isinstance(exc, InterfaceError | OperationalError) and state is None:
-        return errors.DomainError(
-            "the database is unavailable", "DATABASE_UNAVAILABLE", code=errors.Code.UNAVAILABLE
-        )
+    if state is not None and state.startswith(("08", "53", "57P")):
+        return unavailable
     return None
 
 

@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+import asyncpg
 from google.protobuf.message import Message
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from service import db, idempotency
 from service.auth import Principal
@@ -22,16 +21,16 @@ MAX_ATTEMPTS = 3
 class Edge:
     """Opens the RPC's transaction (tenant set), retrying serialization failures."""
 
-    def __init__(self, engine: AsyncEngine, *, idempotency_ttl: timedelta) -> None:
-        self.engine = engine
+    def __init__(self, database: db.Database, *, idempotency_ttl: timedelta) -> None:
+        self.database = database
         self.idempotency_ttl = idempotency_ttl
 
-    async def run(self, principal: Principal, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def run(self, principal: Principal, work: Callable[[db.Conn], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                async with db.unit_of_work(self.engine, principal.tenant_id) as conn:
+                async with db.unit_of_work(self.database, principal.tenant_id) as conn:
                     return await work(conn)
-            except DBAPIError as exc:
+            except asyncpg.PostgresError as exc:
                 if attempt == MAX_ATTEMPTS or db.sqlstate(exc) not in db.RETRYABLE:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -44,7 +43,7 @@ class Edge:
         request: Message,
         request_id: str,
         response_type: type[M],
-        work: Callable[[AsyncConnection], Awaitable[M]],
+        work: Callable[[db.Conn], Awaitable[M]],
     ) -> M:
         """Run `work` once per (tenant, method, request_id); replay the first response."""
         key = idempotency.validate_request_id(request_id)
@@ -52,7 +51,7 @@ class Edge:
             return await self.run(principal, work)
         digest = request_hash(request)
 
-        async def once(conn: AsyncConnection) -> M:
+        async def once(conn: db.Conn) -> M:
             stored = await idempotency.claim(
                 conn,
                 tenant_id=principal.tenant_id,

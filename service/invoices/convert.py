@@ -365,15 +365,8 @@ def invoice_to_pb(inv: rules.Invoice, *, today: date) -> pb.Invoice:
         amount_paid=format_money(inv.amount_paid, cur),
         amount_due=format_money(inv.amount_due, cur),
         payment_status=PAYMENT[inv.payment_status],
-        line_items=[_line_to_pb(line, cur) for line in inv.lines],
-        tax_breakdown=[
-            pb.TaxBreakdown(
-                tax_rate=format_decimal(row.tax_rate),
-                taxable_amount=format_money(row.taxable_amount, cur),
-                tax_amount=format_money(row.tax_amount, cur),
-            )
-            for row in inv.breakdown
-        ],
+        line_items=_lines_to_pb(inv),
+        tax_breakdown=_breakdown_to_pb(inv),
         notes=d.notes,
         project_id=str(d.project_id) if d.project_id else "",
         contract_id=str(d.contract_id) if d.contract_id else "",
@@ -399,6 +392,26 @@ def invoice_to_pb(inv: rules.Invoice, *, today: date) -> pb.Invoice:
         void_reason=inv.void_reason,
         overdue=rules.is_overdue(inv, today),
     )
+
+
+def _lines_to_pb(inv: rules.Invoice) -> list[pb.LineItem]:
+    if inv.stored_lines is not None:
+        return [pb.LineItem(**item) for item in inv.stored_lines]
+    return [_line_to_pb(line, inv.draft.currency) for line in inv.lines]
+
+
+def _breakdown_to_pb(inv: rules.Invoice) -> list[pb.TaxBreakdown]:
+    if inv.stored_breakdown is not None:
+        return [pb.TaxBreakdown(**row) for row in inv.stored_breakdown]
+    cur = inv.draft.currency
+    return [
+        pb.TaxBreakdown(
+            tax_rate=format_decimal(row.tax_rate),
+            taxable_amount=format_money(row.taxable_amount, cur),
+            tax_amount=format_money(row.tax_amount, cur),
+        )
+        for row in inv.breakdown
+    ]
 
 
 def _line_to_pb(line: rules.Line, currency: str) -> pb.LineItem:

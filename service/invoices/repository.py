@@ -1,20 +1,19 @@
-"""Invoice persistence (SQLAlchemy Core). Authorization is a WHERE clause here,
-backed by row-level security in the database."""
+"""Invoice persistence. Statements are built with SQLAlchemy Core and run on asyncpg
+(service.sql). Authorization is a WHERE clause here, backed by row-level security."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+import asyncpg
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service import db, errors
+from service import db, errors, sql
 from service.auth import Principal
 from service.invoices import rules
 from service.invoices.models import invoice_number_counters, invoices, project_sequence_counters
@@ -31,23 +30,37 @@ def readable(principal: Principal) -> ColumnElement[bool]:
     return clause
 
 
+def _get_statement(*, app_scoped: bool, for_update: bool) -> Select[Any]:
+    stmt = select(invoices).where(c.tenant_id == bindparam("tenant"), c.id == bindparam("id"))
+    if app_scoped:
+        stmt = stmt.where(c.app_id == bindparam("app"))
+    return stmt.with_for_update() if for_update else stmt
+
+
+def _prepared_get(app_scoped: bool, for_update: bool) -> sql.Prepared:
+    return sql.Prepared(lambda: _get_statement(app_scoped=app_scoped, for_update=for_update))
+
+
+_GET = {(app, lock): _prepared_get(app, lock) for app in (False, True) for lock in (False, True)}
+
+
 async def get(
-    conn: AsyncConnection, principal: Principal, invoice_id: uuid.UUID, *, for_update: bool = False
+    conn: db.Conn, principal: Principal, invoice_id: uuid.UUID, *, for_update: bool = False
 ) -> rules.Invoice | None:
-    stmt: Select[Any] = select(invoices).where(readable(principal), c.id == invoice_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = (await conn.execute(stmt)).first()
+    params: dict[str, Any] = {"tenant": principal.tenant_id, "id": invoice_id}
+    if principal.app_id is not None:
+        params["app"] = principal.app_id
+    row = await sql.fetchrow(conn, _GET[principal.app_id is not None, for_update], params)
     return None if row is None else from_row(row)
 
 
-async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> rules.Invoice:
+async def insert(conn: db.Conn, values: Mapping[str, Any]) -> rules.Invoice:
     stmt = invoices.insert().values(**values).returning(*invoices.c)
-    return from_row((await _write(conn, stmt)).one())
+    return from_row(await _write(conn, stmt))
 
 
 async def update(
-    conn: AsyncConnection, principal: Principal, invoice_id: uuid.UUID, values: Mapping[str, Any]
+    conn: db.Conn, principal: Principal, invoice_id: uuid.UUID, values: Mapping[str, Any]
 ) -> rules.Invoice:
     stmt = (
         invoices.update()
@@ -57,11 +70,11 @@ async def update(
         )
         .returning(*invoices.c)
     )
-    return from_row((await _write(conn, stmt)).one())
+    return from_row(await _write(conn, stmt))
 
 
 async def list_page(
-    conn: AsyncConnection,
+    conn: db.Conn,
     principal: Principal,
     *,
     where: Sequence[ColumnElement[bool]],
@@ -69,28 +82,28 @@ async def list_page(
     limit: int,
 ) -> list[rules.Invoice]:
     stmt = select(invoices).where(readable(principal), *where).order_by(*order).limit(limit)
-    return [from_row(row) for row in await conn.execute(stmt)]
+    return [from_row(row) for row in await sql.fetch(conn, stmt)]
 
 
 async def count(
-    conn: AsyncConnection, principal: Principal, *, where: Sequence[ColumnElement[bool]]
+    conn: db.Conn, principal: Principal, *, where: Sequence[ColumnElement[bool]]
 ) -> int:
     stmt = select(func.count()).select_from(invoices).where(readable(principal), *where)
-    return int((await conn.execute(stmt)).scalar_one())
+    return int(await sql.fetchval(conn, stmt))
 
 
-async def next_number(conn: AsyncConnection, tenant_id: uuid.UUID, year: int) -> int:
+async def next_number(conn: db.Conn, tenant_id: uuid.UUID, year: int) -> int:
     """Gapless: the counter row is locked until this transaction ends."""
     t = invoice_number_counters
     insert = pg_insert(t).values(tenant_id=tenant_id, year=year, last_value=1)
     stmt = insert.on_conflict_do_update(
         index_elements=[t.c.tenant_id, t.c.year], set_={"last_value": t.c.last_value + 1}
     ).returning(t.c.last_value)
-    return int((await conn.execute(stmt)).scalar_one())
+    return int(await sql.fetchval(conn, stmt))
 
 
 async def next_project_sequence(
-    conn: AsyncConnection, tenant_id: uuid.UUID, project_id: uuid.UUID, invoice_type: str
+    conn: db.Conn, tenant_id: uuid.UUID, project_id: uuid.UUID, invoice_type: str
 ) -> int:
     t = project_sequence_counters
     insert = pg_insert(t).values(
@@ -100,19 +113,21 @@ async def next_project_sequence(
         index_elements=[t.c.tenant_id, t.c.project_id, t.c.type],
         set_={"last_value": t.c.last_value + 1},
     ).returning(t.c.last_value)
-    return int((await conn.execute(stmt)).scalar_one())
+    return int(await sql.fetchval(conn, stmt))
 
 
-async def _write(conn: AsyncConnection, stmt: Any) -> Any:
+async def _write(conn: db.Conn, stmt: Any) -> asyncpg.Record:
     try:
-        return await conn.execute(stmt)
-    except IntegrityError as exc:
-        raise _integrity_error(exc) from exc
+        row = await sql.fetchrow(conn, stmt)
+    except asyncpg.UniqueViolationError as exc:
+        raise _unique_error(exc) from exc
+    if row is None:  # pragma: no cover - callers lock the row first
+        raise errors.aborted("the invoice changed concurrently; retry", "CONCURRENT_UPDATE")
+    return row
 
 
-def _integrity_error(exc: IntegrityError) -> Exception:
-    name = db.constraint_name(exc)
-    if name == "uq_invoices_supplier_number":
+def _unique_error(exc: Exception) -> Exception:
+    if db.constraint_name(exc) == "uq_invoices_supplier_number":
         return errors.already_exists(
             "this counterparty already has a supplier invoice with this number",
             "SUPPLIER_NUMBER_TAKEN",
@@ -197,53 +212,84 @@ def _tax_from_json(item: Mapping[str, str]) -> rules.TaxRow:
     )
 
 
-def from_row(row: Row[Any]) -> rules.Invoice:
-    m = row._mapping
-    lines = tuple(_line_from_json(item) for item in m["line_items"])
+class _Lazy(Sequence[Any]):
+    """Decodes stored JSON items on first access: reads that only encode never pay."""
+
+    __slots__ = ("_decode", "_items", "_raw")
+
+    def __init__(self, raw: Sequence[Mapping[str, str]], decode: Any) -> None:
+        self._raw = raw
+        self._decode = decode
+        self._items: tuple[Any, ...] | None = None
+
+    def _all(self) -> tuple[Any, ...]:
+        if self._items is None:
+            self._items = tuple(self._decode(item) for item in self._raw)
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+
+def from_row(row: Mapping[str, Any]) -> rules.Invoice:
+    raw_lines = json.loads(row["line_items"])
+    raw_breakdown = json.loads(row["tax_breakdown"])
+    lines = _Lazy(raw_lines, _line_from_json)
     draft = rules.Draft(
-        type=m["type"],
-        direction=m["direction"],
-        currency=m["currency"],
-        number=m["number"],
-        counterparty_id=m["counterparty_id"],
-        issue_date=m["issue_date"],
-        due_date=m["due_date"],
-        line_items=tuple(line.input for line in lines),
-        notes=m["notes"],
-        project_id=m["project_id"],
-        contract_id=m["contract_id"],
-        po_id=m["po_id"],
-        order_id=m["order_id"],
-        document_ref=m["document_ref"],
-        tags=tuple(m["tags"]),
-        source=m["source"],
-        source_type=m["source_type"],
+        type=row["type"],
+        direction=row["direction"],
+        currency=row["currency"],
+        number=row["number"],
+        counterparty_id=row["counterparty_id"],
+        issue_date=row["issue_date"],
+        due_date=row["due_date"],
+        line_items=_Lazy(raw_lines, lambda item: _line_from_json(item).input),
+        notes=row["notes"],
+        project_id=row["project_id"],
+        contract_id=row["contract_id"],
+        po_id=row["po_id"],
+        order_id=row["order_id"],
+        document_ref=row["document_ref"],
+        tags=tuple(row["tags"]),
+        source=row["source"],
+        source_type=row["source_type"],
     )
     return rules.Invoice(
-        id=m["id"],
-        tenant_id=m["tenant_id"],
-        app_id=m["app_id"],
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        app_id=row["app_id"],
         draft=draft,
-        status=m["status"],
-        subtotal=m["subtotal"],
-        tax_amount=m["tax_amount"],
-        discount_amount=m["discount_amount"],
-        total=m["total"],
+        status=row["status"],
+        subtotal=row["subtotal"],
+        tax_amount=row["tax_amount"],
+        discount_amount=row["discount_amount"],
+        total=row["total"],
         lines=lines,
-        breakdown=tuple(_tax_from_json(item) for item in m["tax_breakdown"]),
-        amount_paid=m["amount_paid"],
-        payment_status=m["payment_status"],
-        paid_at=m["paid_at"],
-        project_sequence_id=m["project_sequence_id"],
-        schema_version=m["schema_version"],
-        version=m["version"],
-        issued_at=m["issued_at"],
-        voided_at=m["voided_at"],
-        void_reason=m["void_reason"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        created_by=m["created_by"],
-        updated_by=m["updated_by"],
-        deleted_at=m["deleted_at"],
-        deleted_by=m["deleted_by"],
+        breakdown=_Lazy(raw_breakdown, _tax_from_json),
+        amount_paid=row["amount_paid"],
+        payment_status=row["payment_status"],
+        paid_at=row["paid_at"],
+        project_sequence_id=row["project_sequence_id"],
+        schema_version=row["schema_version"],
+        version=row["version"],
+        issued_at=row["issued_at"],
+        voided_at=row["voided_at"],
+        void_reason=row["void_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        created_by=row["created_by"],
+        updated_by=row["updated_by"],
+        deleted_at=row["deleted_at"],
+        deleted_by=row["deleted_by"],
+        stored_lines=raw_lines,
+        stored_breakdown=raw_breakdown,
     )

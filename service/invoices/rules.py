@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from service import errors
 from service.money import money_multiply, quantum, round_half_up
@@ -102,7 +101,7 @@ class Draft:
     counterparty_id: uuid.UUID | None = None
     issue_date: date | None = None
     due_date: date | None = None
-    line_items: tuple[LineInput, ...] = ()
+    line_items: Sequence[LineInput] = ()
     notes: str = ""
     project_id: uuid.UUID | None = None
     contract_id: uuid.UUID | None = None
@@ -127,8 +126,8 @@ class Invoice:
     tax_amount: Decimal
     discount_amount: Decimal
     total: Decimal
-    lines: tuple[Line, ...]
-    breakdown: tuple[TaxRow, ...]
+    lines: Sequence[Line]
+    breakdown: Sequence[TaxRow]
     amount_paid: Decimal
     payment_status: str
     paid_at: datetime | None
@@ -144,7 +143,10 @@ class Invoice:
     updated_by: str
     deleted_at: datetime | None
     deleted_by: str | None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # The stored (already formatted) form of lines and tax rows, when read from the
+    # database: encoders use it as is instead of formatting the Decimals again.
+    stored_lines: Sequence[Mapping[str, str]] | None = None
+    stored_breakdown: Sequence[Mapping[str, str]] | None = None
 
     @property
     def amount_due(self) -> Decimal:

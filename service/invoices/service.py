@@ -11,9 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service import errors, ids
+from service import db, errors, ids
 from service.auth import Principal
 from service.filtering import compile_filter
 from service.invoices import repository, rules
@@ -62,7 +61,7 @@ class Page:
 
 
 async def create_invoice(
-    conn: AsyncConnection,
+    conn: db.Conn,
     principal: Principal,
     *,
     draft: rules.Draft,
@@ -84,7 +83,7 @@ async def create_invoice(
 
 
 async def get_invoice(
-    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID
 ) -> rules.Invoice:
     invoice = await repository.get(conn, principal, invoice_id)
     if invoice is None:
@@ -93,7 +92,7 @@ async def get_invoice(
 
 
 async def update_invoice(
-    conn: AsyncConnection,
+    conn: db.Conn,
     principal: Principal,
     *,
     invoice_id: uuid.UUID,
@@ -119,7 +118,7 @@ async def update_invoice(
 
 
 async def delete_invoice(
-    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID, etag: str
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID, etag: str
 ) -> rules.Invoice:
     invoice = await _locked_live(conn, principal, invoice_id)
     rules.check_etag(invoice, etag)
@@ -130,7 +129,7 @@ async def delete_invoice(
 
 
 async def undelete_invoice(
-    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID, etag: str
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID, etag: str
 ) -> rules.Invoice:
     invoice = await _locked(conn, principal, invoice_id)
     rules.check_etag(invoice, etag)
@@ -142,7 +141,7 @@ async def undelete_invoice(
 
 
 async def issue_invoice(
-    conn: AsyncConnection, principal: Principal, *, invoice_id: uuid.UUID, etag: str, deps: Deps
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID, etag: str, deps: Deps
 ) -> rules.Invoice:
     invoice = await _locked_live(conn, principal, invoice_id)
     rules.check_etag(invoice, etag)
@@ -169,7 +168,7 @@ async def issue_invoice(
 
 
 async def void_invoice(
-    conn: AsyncConnection,
+    conn: db.Conn,
     principal: Principal,
     *,
     invoice_id: uuid.UUID,
@@ -188,7 +187,7 @@ async def void_invoice(
 
 
 async def list_invoices(
-    conn: AsyncConnection, principal: Principal, *, query: ListQuery, deps: Deps
+    conn: db.Conn, principal: Principal, *, query: ListQuery, deps: Deps
 ) -> Page:
     limit = parse_limit(query.limit)
     sort, descending = parse_order(
@@ -243,18 +242,14 @@ def sort_value(invoice: rules.Invoice, name: str) -> Any:
     return getattr(invoice, name)
 
 
-async def _locked(
-    conn: AsyncConnection, principal: Principal, invoice_id: uuid.UUID
-) -> rules.Invoice:
+async def _locked(conn: db.Conn, principal: Principal, invoice_id: uuid.UUID) -> rules.Invoice:
     invoice = await repository.get(conn, principal, invoice_id, for_update=True)
     if invoice is None:
         raise _not_found(invoice_id)
     return invoice
 
 
-async def _locked_live(
-    conn: AsyncConnection, principal: Principal, invoice_id: uuid.UUID
-) -> rules.Invoice:
+async def _locked_live(conn: db.Conn, principal: Principal, invoice_id: uuid.UUID) -> rules.Invoice:
     invoice = await _locked(conn, principal, invoice_id)
     if invoice.deleted_at is not None:
         raise _not_found(invoice_id)

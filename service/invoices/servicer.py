@@ -8,9 +8,8 @@ from typing import Any, TypeAlias
 import grpc
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from service import auth, errors
+from service import auth, db, errors
 from service.auth import Principal
 from service.invoices import convert, rules, service
 from service.rpc import Edge
@@ -21,7 +20,7 @@ PERMISSIONS = {
     for name in pb.DESCRIPTOR.services_by_name["InvoiceService"].methods_by_name
 }
 Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-UseCase: TypeAlias = Callable[[AsyncConnection, Principal], Awaitable[rules.Invoice]]
+UseCase: TypeAlias = Callable[[db.Conn, Principal], Awaitable[rules.Invoice]]
 
 
 class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
@@ -35,7 +34,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
     async def _call(self, use_case: UseCase) -> pb.Invoice:
         principal = auth.current()
 
-        async def work(conn: AsyncConnection) -> pb.Invoice:
+        async def work(conn: db.Conn) -> pb.Invoice:
             return self._pb(await use_case(conn, principal))
 
         return await self._edge.run(principal, work)
@@ -43,7 +42,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
     async def _idempotent(self, method: str, request: Any, use_case: UseCase) -> pb.Invoice:
         principal = auth.current()
 
-        async def work(conn: AsyncConnection) -> pb.Invoice:
+        async def work(conn: db.Conn) -> pb.Invoice:
             return self._pb(await use_case(conn, principal))
 
         return await self._edge.run_idempotent(
@@ -81,7 +80,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
             include_total=request.include_total,
         )
 
-        async def work(conn: AsyncConnection) -> pb.ListInvoicesResponse:
+        async def work(conn: db.Conn) -> pb.ListInvoicesResponse:
             page = await service.list_invoices(conn, principal, query=query, deps=self._deps)
             return pb.ListInvoicesResponse(
                 data=[self._pb(item) for item in page.items],
@@ -94,7 +93,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
     async def UpdateInvoice(self, request: pb.UpdateInvoiceRequest, context: Ctx) -> pb.Invoice:
         invoice_id = convert.invoice_id(request.invoice.id, "invoice.id")
 
-        async def use_case(conn: AsyncConnection, p: Principal) -> rules.Invoice:
+        async def use_case(conn: db.Conn, p: Principal) -> rules.Invoice:
             current = await service.get_invoice(conn, p, invoice_id=invoice_id)
             changes, claimed = convert.changes_for_update(
                 request.invoice,

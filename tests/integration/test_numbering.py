@@ -13,7 +13,6 @@ import asyncpg
 import grpc
 import pytest
 from invoicing.v1 import invoices_pb2
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service import auth, db, ids
 from service.invoices import service as invoice_service
@@ -76,10 +75,10 @@ def _principal(tenant: uuid.UUID) -> auth.Principal:
 
 
 @pytest.fixture
-async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
-    engine = db.make_engine(database.app_url, pool_size=2, statement_timeout_ms=5000)
-    yield engine
-    await engine.dispose()
+async def engine(database: Database) -> AsyncIterator[db.Database]:
+    pool = await db.Database.connect(database.app_url, pool_size=2, statement_timeout_ms=5000)
+    yield pool
+    await pool.close()
 
 
 async def test_fifty_concurrent_issues_are_gapless_and_unique(
@@ -119,7 +118,7 @@ async def test_two_tenants_issuing_concurrently_each_start_at_one(
 
 
 async def test_rolled_back_issue_leaves_no_gap(
-    invoices: Any, md: Any, tenant: uuid.UUID, engine: AsyncEngine, settings: Any
+    invoices: Any, md: Any, tenant: uuid.UUID, engine: db.Database, settings: Any
 ) -> None:
     first, rolled_back, later = await _drafts(invoices, md, 3)
     issued = await _issue(invoices, md, first.id)
