@@ -44,9 +44,10 @@ def _wrap(handler: Handler | None, wrapper: Callable[[Behavior], Behavior]) -> A
 
 
 def _metadata(context: Context, key: str) -> str | None:
-    for k, v in context.invocation_metadata() or ():
-        if k == key:
-            return v if isinstance(v, str) else None
+    for item in context.invocation_metadata() or ():
+        if item[0] == key:
+            value = item[1]
+            return value if isinstance(value, str) else None
     return None
 
 

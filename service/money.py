@@ -57,6 +57,7 @@ MAX_INTEGER_DIGITS = 15
 """Every parsed decimal has a magnitude below 10**15."""
 
 _PRECISION = 60
+_QUANTA = {places: Decimal((0, (1,), -places)) for places in range(5)}
 _DECIMAL_SHAPE = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?")
 
 
@@ -67,6 +68,14 @@ def _context(precision: int = _PRECISION) -> Context:
         rounding=ROUND_HALF_UP,
         traps=[InvalidOperation, DivisionByZero, Overflow],
     )
+
+
+# Shared, read-only use: operations only set flags on it, which nothing reads.
+_EXACT = Context(
+    prec=_PRECISION,
+    rounding=ROUND_HALF_UP,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
 
 
 def _without_negative_zero(value: Decimal) -> Decimal:
@@ -98,7 +107,7 @@ def exponent(currency: str) -> int:
 
 def quantum(currency: str) -> Decimal:
     """The currency's minor unit: Decimal("0.01") for EUR, Decimal("1") for JPY."""
-    return Decimal((0, (1,), -exponent(currency)))
+    return _QUANTA[exponent(currency)]
 
 
 def parse_decimal(
@@ -203,9 +212,7 @@ def format_money(value: Decimal, currency: str) -> str:
 
 
 def _exact_context() -> Context:
-    context = _context()
-    context.traps[Inexact] = True
-    return context
+    return _EXACT
 
 
 def format_decimal(value: Decimal) -> str:

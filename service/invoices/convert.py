@@ -7,7 +7,7 @@ business rules live in `rules.py`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -319,12 +319,15 @@ DECODERS: dict[str, Any] = {
 # ---- encoding ---------------------------------------------------------------------
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _ts(value: datetime | None) -> Timestamp | None:
+    """Timestamp from an aware datetime (timedelta arithmetic: exact, and C-fast)."""
     if value is None:
         return None
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    delta = value - _EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def _pb_date(value: date | None) -> date_pb2.Date | None:
