@@ -109,20 +109,30 @@ def keyset_after(
     descending: bool,
     id_column: ColumnElement[Any],
     last_value: Any,
-    last_id: uuid.UUID,
+    last_id: uuid.UUID | ColumnElement[Any],
 ) -> ColumnElement[bool]:
-    """Rows strictly after (last_value, last_id) in the order of `order_clauses`."""
+    """Rows strictly after (last_value, last_id) in the order of `order_clauses`.
+
+    Either value may be a bind parameter (for statements compiled once per shape); a
+    None last_value selects the branch for rows whose sort value is NULL.
+    """
     column = sort.column
     after_id = id_column < last_id if descending else id_column > last_id
     if last_value is None:
         return sa.and_(column.is_(None), after_id)
-    value = sa.literal(last_value, column.type)
+    value = _bound(last_value, column)
     if not sort.nullable:
         row = sa.tuple_(column, id_column)
-        last = sa.tuple_(value, sa.literal(last_id, id_column.type))
+        last = sa.tuple_(value, _bound(last_id, id_column))
         return row < last if descending else row > last
     beyond = column < value if descending else column > value
     return sa.or_(column.is_(None), beyond, sa.and_(column == value, after_id))
+
+
+def _bound(value: Any, column: ColumnElement[Any]) -> ColumnElement[Any]:
+    if isinstance(value, sa.ColumnElement):
+        return value
+    return sa.literal(value, column.type)
 
 
 class CursorCodec:

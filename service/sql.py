@@ -8,16 +8,27 @@ asyncpg's statement cache makes them prepared statements.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
+from sqlalchemy import BindParameter, bindparam
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 _DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 _KWARGS = {"render_postcompile": True}
+
+
+def param(name: str, type_: Any = None) -> BindParameter[Any]:
+    """A per-call bind parameter of a statement compiled once (`Prepared`, `cached`).
+
+    Not `required`: compiling with `render_postcompile` (which expands IN lists)
+    reads every parameter's value, and these get theirs only at execution.
+    """
+    return bindparam(name, value=None, type_=type_, required=False)
 
 
 class Compiled:
@@ -58,11 +69,31 @@ class Prepared:
         return self._compiled
 
 
-Statement = ClauseElement | Prepared
+Statement = ClauseElement | Prepared | Compiled
+
+_CACHE: OrderedDict[Hashable, Compiled] = OrderedDict()
+_CACHE_SIZE = 512
+
+
+def cached(key: Hashable, build: Callable[[], ClauseElement]) -> Compiled:
+    """Compile a dynamic statement once per shape (`key` must capture everything that
+    changes the SQL text; values that vary per call are bindparams)."""
+    compiled = _CACHE.get(key)
+    if compiled is None:
+        compiled = Compiled(build())
+        _CACHE[key] = compiled
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return compiled
 
 
 def _sql_args(statement: Statement, params: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
-    compiled = statement.compiled if isinstance(statement, Prepared) else Compiled(statement)
+    if isinstance(statement, Compiled):
+        compiled = statement
+    elif isinstance(statement, Prepared):
+        compiled = statement.compiled
+    else:
+        compiled = Compiled(statement)
     return compiled.sql, compiled.args(params)
 
 

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func
 
-from service import db, errors, ids
+from service import db, errors, ids, sql
 from service.auth import Principal
 from service.filtering import compile_filter
 from service.invoices import repository, rules
@@ -193,12 +193,6 @@ async def list_invoices(
     sort, descending = parse_order(
         query.order_by, query.direction, SORT_FIELDS, default=DEFAULT_SORT
     )
-    where = []
-    condition = compile_filter(query.filter, FILTER_FIELDS)
-    if condition is not None:
-        where.append(condition)
-    if not query.show_deleted:
-        where.append(c.deleted_at.is_(None))
     fingerprint = query_fingerprint(
         str(principal.tenant_id),
         principal.app_id or "",
@@ -207,18 +201,41 @@ async def list_invoices(
         "desc" if descending else "asc",
         str(query.show_deleted),
     )
-    page_where = list(where)
+    params: dict[str, Any] = {}
+    cursor_case = "first"
     if query.cursor:
         last_value, last_id = deps.cursors.decode(
             query.cursor, query_fingerprint=fingerprint, sort=sort
         )
-        page_where.append(keyset_after(sort, descending, c.id, last_value, last_id))
+        cursor_case = "after-null" if last_value is None else "after"
+        params = {"last_id": last_id, "last_value": last_value}
+
+    def where(with_cursor: bool) -> list[ColumnElement[bool]]:
+        # Built only when the statement's shape is not compiled yet; an invalid filter
+        # raises here and is never cached.
+        clauses = []
+        condition = compile_filter(query.filter, FILTER_FIELDS)
+        if condition is not None:
+            clauses.append(condition)
+        if not query.show_deleted:
+            clauses.append(c.deleted_at.is_(None))
+        if with_cursor:
+            last = (
+                None if cursor_case == "after-null" else sql.param("last_value", sort.column.type)
+            )
+            last_id = sql.param("last_id", c.id.type)
+            clauses.append(keyset_after(sort, descending, c.id, last, last_id))
+        return clauses
+
+    shape = (query.filter, sort.name, descending, query.show_deleted)
     rows = await repository.list_page(
         conn,
         principal,
-        where=page_where,
+        shape=(*shape, cursor_case),
+        where=lambda: where(cursor_case != "first"),
         order=order_clauses(sort, descending, c.id),
         limit=limit + 1,
+        params=params,
     )
     items, more = rows[:limit], len(rows) > limit
     next_cursor = ""
@@ -230,7 +247,9 @@ async def list_invoices(
             last_value=sort_value(last, sort.name),
             last_id=last.id,
         )
-    total = await repository.count(conn, principal, where=where) if query.include_total else None
+    total = None
+    if query.include_total:
+        total = await repository.count(conn, principal, shape=shape, where=lambda: where(False))
     return Page(items=items, next_cursor=next_cursor, total=total)
 
 
