@@ -89,6 +89,14 @@ async def unit_of_work(database: Database, tenant_id: uuid.UUID) -> AsyncIterato
         await conn.execute("COMMIT")
 
 
+@asynccontextmanager
+async def single_statement(database: Database) -> AsyncIterator[Conn]:
+    """A pooled connection with no transaction and no tenant set, for reads that are
+    one tenant-setting statement (`invoice_get`). Anything else sees no rows."""
+    async with database.pool.acquire() as conn:
+        yield conn
+
+
 async def _rollback(conn: Conn) -> None:
     if conn.is_closed():
         return

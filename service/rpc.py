@@ -35,6 +35,12 @@ class Edge:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def read_one(self, principal: Principal, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+        """A read made of one statement that scopes itself to the tenant (no BEGIN,
+        no COMMIT: one round trip instead of three)."""
+        async with db.single_statement(self.database) as conn:
+            return await work(conn)
+
     async def run_idempotent(
         self,
         principal: Principal,

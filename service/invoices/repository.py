@@ -30,27 +30,37 @@ def readable(principal: Principal) -> ColumnElement[bool]:
     return clause
 
 
-def _get_statement(*, app_scoped: bool, for_update: bool) -> Select[Any]:
+def _locking_get(*, app_scoped: bool) -> Select[Any]:
     stmt = select(invoices).where(c.tenant_id == sql.param("tenant"), c.id == sql.param("id"))
     if app_scoped:
         stmt = stmt.where(c.app_id == sql.param("app"))
-    return stmt.with_for_update() if for_update else stmt
+    return stmt.with_for_update()
 
 
-def _prepared_get(app_scoped: bool, for_update: bool) -> sql.Prepared:
-    return sql.Prepared(lambda: _get_statement(app_scoped=app_scoped, for_update=for_update))
+def _prepared_get(app_scoped: bool) -> sql.Prepared:
+    return sql.Prepared(lambda: _locking_get(app_scoped=app_scoped))
 
 
-_GET = {(app, lock): _prepared_get(app, lock) for app in (False, True) for lock in (False, True)}
+_GET = {app: _prepared_get(app) for app in (False, True)}
+
+
+# One round trip, no transaction needed: the function sets the tenant itself
+# (migration 0002); row-level security applies as for any app-role query.
+_GET_ONE = "SELECT * FROM invoice_get($1, $2, $3)"
 
 
 async def get(
     conn: db.Conn, principal: Principal, invoice_id: uuid.UUID, *, for_update: bool = False
 ) -> rules.Invoice | None:
+    """One invoice the principal may read. Without `for_update` it also works on a
+    connection outside any transaction (see `db.single_statement`)."""
+    if not for_update:
+        row = await conn.fetchrow(_GET_ONE, principal.tenant_id, invoice_id, principal.app_id)
+        return None if row is None else from_row(row)
     params: dict[str, Any] = {"tenant": principal.tenant_id, "id": invoice_id}
     if principal.app_id is not None:
         params["app"] = principal.app_id
-    row = await sql.fetchrow(conn, _GET[principal.app_id is not None, for_update], params)
+    row = await sql.fetchrow(conn, _GET[principal.app_id is not None], params)
     return None if row is None else from_row(row)
 
 

@@ -31,12 +31,14 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
     def _pb(self, invoice: rules.Invoice) -> pb.Invoice:
         return convert.invoice_to_pb(invoice, today=self._deps.today())
 
-    async def _call(self, use_case: UseCase) -> pb.Invoice:
+    async def _call(self, use_case: UseCase, *, single_statement: bool = False) -> pb.Invoice:
         principal = auth.current()
 
         async def work(conn: db.Conn) -> pb.Invoice:
             return self._pb(await use_case(conn, principal))
 
+        if single_statement:
+            return await self._edge.read_one(principal, work)
         return await self._edge.run(principal, work)
 
     async def _idempotent(self, method: str, request: Any, use_case: UseCase) -> pb.Invoice:
@@ -64,7 +66,10 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
 
     async def GetInvoice(self, request: pb.GetInvoiceRequest, context: Ctx) -> pb.Invoice:
         invoice_id = convert.invoice_id(request.id)
-        return await self._call(lambda conn, p: service.get_invoice(conn, p, invoice_id=invoice_id))
+        return await self._call(
+            lambda conn, p: service.get_invoice(conn, p, invoice_id=invoice_id),
+            single_statement=True,
+        )
 
     async def ListInvoices(
         self, request: pb.ListInvoicesRequest, context: Ctx

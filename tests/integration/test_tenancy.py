@@ -22,6 +22,7 @@ from google.protobuf import field_mask_pb2
 from grpc_status import rpc_status
 from invoicing.v1 import invoices_pb2
 
+from service import ids
 from tests.conftest import APP_ROLE, Database, Tokens, count_invoices, sample_invoice
 
 POLICY_PREDICATE = "NULLIF(current_setting('app.tenant_id'"
@@ -427,3 +428,56 @@ async def test_catalog_every_unique_key_starts_with_tenant_id(
     assert bad == []
     pk_tables = {r["table_name"] for r in rows if r["is_primary"]}
     assert {t["relname"] for t in await _tenant_tables(admin)} <= pk_tables
+
+
+# ---- invoice_get(): the single-round-trip read (migration 0002) -----------------------
+
+
+async def test_invoice_get_function_reads_own_invoice_and_leaves_no_tenant_behind(
+    invoices: Any, md: Any, tenant: uuid.UUID, app_conn: asyncpg.Connection
+) -> None:
+    created = await _create(invoices, md)
+    invoice_id = ids_of(created)
+    row = await app_conn.fetchrow("SELECT * FROM invoice_get($1, $2, NULL)", tenant, invoice_id)
+    assert row is not None and row["id"] == invoice_id
+    # The setting was local to that statement's own transaction: nothing is visible now.
+    assert await app_conn.fetchval("SELECT count(*) FROM invoices") == 0
+    assert await app_conn.fetchval("SELECT current_setting('app.tenant_id', true)") in ("", None)
+
+
+async def test_invoice_get_function_never_returns_another_tenants_invoice(
+    invoices: Any, md: Any, app_conn: asyncpg.Connection
+) -> None:
+    created = await _create(invoices, md)
+    stranger = uuid.uuid4()
+    row = await app_conn.fetchrow(
+        "SELECT * FROM invoice_get($1, $2, NULL)", stranger, ids_of(created)
+    )
+    assert row is None
+
+
+async def test_invoice_get_function_filters_by_app_when_given(
+    invoices: Any, md: Any, tenant: uuid.UUID, app_conn: asyncpg.Connection
+) -> None:
+    invoice_id = ids_of(await _create(invoices, md))
+    assert (
+        await app_conn.fetchrow("SELECT * FROM invoice_get($1, $2, 'some-app')", tenant, invoice_id)
+        is None
+    )
+
+
+async def test_invoice_get_function_is_invoker_and_not_public(admin: asyncpg.Connection) -> None:
+    row = await admin.fetchrow(
+        "SELECT p.prosecdef, has_function_privilege('public', p.oid, 'EXECUTE') AS public_exec,"
+        " has_function_privilege($1, p.oid, 'EXECUTE') AS app_exec"
+        " FROM pg_proc p WHERE p.proname = 'invoice_get'",
+        APP_ROLE,
+    )
+    assert row is not None
+    assert row["prosecdef"] is False
+    assert row["public_exec"] is False
+    assert row["app_exec"] is True
+
+
+def ids_of(invoice: invoices_pb2.Invoice) -> uuid.UUID:
+    return ids.decode_id(invoice.id, ids.PREFIXES["invoice"], "id")
