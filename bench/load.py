@@ -43,7 +43,8 @@ def build_requests(scenario: str, spec: dict[str, Any]) -> list[tuple[Any, tuple
             counterparty_id="0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11",
             line_items=lines,
         )
-        return [(pb.CreateInvoiceRequest(invoice=invoice), md)]
+        write_md = (("authorization", f"Bearer {spec['write_token']}"),)
+        return [(pb.CreateInvoiceRequest(invoice=invoice), write_md)]
     if scenario == "issue":
         return [
             (pb.IssueInvoiceRequest(id=i), (("authorization", f"Bearer {t}"),))

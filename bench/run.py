@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,9 @@ async def prepare(dsn: str, settings: config.Settings, tenants: list[uuid.UUID])
     tokens = {t: auth.mint_dev_token(settings, tenant_id=t) for t in tenants}
     return {
         "token": tokens[big],
+        # Writes go to another tenant so the big tenant's first page stays seeded rows,
+        # like the deep page it is compared with.
+        "write_token": tokens[tenants[1]],
         "ids": [ids.encode_id("inv", r["id"]) for r in rows],
         "drafts": [(ids.encode_id("inv", r["id"]), tokens[r["tenant_id"]]) for r in drafts],
         "cursor": cursor,
@@ -155,6 +159,7 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any], 
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load: Python grpc.aio client in its own process (uvloop), "
         f"{args.concurrency} calls in flight, {args.duration:g} s per scenario; "
+        f"floor/service pairs alternate over {args.rounds} rounds (medians); "
         f"data: {meta['invoices']:,} invoices over {meta['tenants']} tenants "
         f"(big tenant {meta['big_rows']:,}); deep page = page {meta['deep_page']:,}.",
         "",
@@ -162,6 +167,8 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any], 
         "|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for name, server, r, ratio in rows:
+        if not r["requests"]:
+            raise SystemExit(f"{name} on the {server} completed no request: {r['errors']}")
         lines.append(
             f"| {name} | {server} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | "
             f"{fmt(r['p99_ms'], 2)} | {fmt(ratio, 2)} | {r['errors'] or '-'} | "
@@ -192,6 +199,7 @@ def main() -> None:
     parser.add_argument("--tenants", type=int)
     parser.add_argument("--duration", type=float)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, help="rounds of floor/service pairs (median)")
     parser.add_argument("--max-requests", type=int, default=500_000)
     parser.add_argument("--port", type=int, default=50071)
     parser.add_argument("--floor-port", type=int, default=50072)
@@ -199,6 +207,7 @@ def main() -> None:
     args.invoices = args.invoices or (60_000 if args.quick else 1_000_000)
     args.tenants = args.tenants or (20 if args.quick else 100)
     args.duration = args.duration or (4.0 if args.quick else 10.0)
+    args.rounds = args.rounds or (2 if args.quick else 3)
     data_dir = ROOT / ".data" / ("bench-quick" if args.quick else "bench")
     data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -213,6 +222,7 @@ def main() -> None:
             print(f"seeding {args.invoices:,} invoices over {args.tenants} tenants", flush=True)
             took = asyncio.run(seed.seed(dsn, invoices=args.invoices, tenant_count=args.tenants))
             print(f"seeded in {took:.0f} s", flush=True)
+        asyncio.run(seed.forget_previous_runs(dsn))
         settings = config.load({"DATA_DIR": str(data_dir)})
         tenants = seed.tenants(args.tenants)
         spec = asyncio.run(prepare(dsn, settings, tenants))
@@ -232,15 +242,28 @@ def main() -> None:
             ("CreateInvoice (10 lines)", "service", svc, "create", None),
             ("IssueInvoice", "service", svc, "issue", None),
         ]
-        results: dict[str, dict[str, Any]] = {}
+        # Floor and service alternate for `rounds` rounds on the compared scenarios;
+        # each figure is the median over rounds, each ratio the median of the
+        # per-round ratios (the floor run just before the service run).
+        runs: dict[str, list[dict[str, Any]]] = {}
+        ratios: dict[str, list[float]] = {}
+        for round_no in range(args.rounds):
+            for name, who, target, scenario, base in plan:
+                if round_no > 0 and not _compared(name, plan):
+                    continue
+                proc = floor if who == "floor" else service
+                print(f"  [{round_no + 1}/{args.rounds}] {name} on the {who} ...", flush=True)
+                r = run_load(target, scenario, spec_file, args, proc)
+                runs.setdefault(f"{name}/{who}", []).append(r)
+                if base:
+                    ratios.setdefault(f"{name}/{who}", []).append(r["rps"] / runs[base][-1]["rps"])
+        results = {key: _median_run(values) for key, values in runs.items()}
         rows = []
-        for name, who, target, scenario, base in plan:
-            proc = floor if who == "floor" else service
-            print(f"  {name} on the {who} ...", flush=True)
-            r = run_load(target, scenario, spec_file, args, proc)
-            results[f"{name}/{who}"] = r
-            ratio = r["rps"] / results[base]["rps"] if base else None
-            rows.append((name, who, r, ratio))
+        for name, who, _target, _scenario, base in plan:
+            key = f"{name}/{who}"
+            ratio = statistics.median(ratios[key]) if base else None
+            results[key]["ratio"] = ratio
+            rows.append((name, who, results[key], ratio))
         rss_mb = service.rss_peak / 2**20
         meta = {
             "date": dt.date.today().isoformat(),
@@ -267,10 +290,24 @@ def main() -> None:
         service.popen.wait(30)
 
 
+def _compared(name: str, plan: list[tuple[str, str, str, str, str | None]]) -> bool:
+    """Scenarios compared with another one (repeated every round)."""
+    return any(n == name and (who == "floor" or base) for n, who, _t, _s, base in plan)
+
+
+def _median_run(values: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(values[0])
+    for key in ("rps", "p50_ms", "p99_ms", "client_cpu_share", "server_cpu_share"):
+        present = [v[key] for v in values if v[key] is not None]
+        out[key] = statistics.median(present) if present else None
+    out["rounds"] = len(values)
+    return out
+
+
 def evaluate(results: dict[str, dict[str, Any]], deep_page: int, rss_mb: float,
              ready_s: float) -> list[tuple[str, str, bool]]:
-    get = results["GetInvoice/service"]["rps"] / results["GetInvoice/floor"]["rps"]
-    lst = results["ListInvoices 50/service"]["rps"] / results["ListInvoices 50/floor"]["rps"]
+    get = results["GetInvoice/service"]["ratio"]
+    lst = results["ListInvoices 50/service"]["ratio"]
     p1 = results["ListInvoices 50/service"]["p50_ms"]
     deep = results[f"ListInvoices 50, page {deep_page:,}/service"]["p50_ms"]
     return [

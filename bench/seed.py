@@ -63,6 +63,23 @@ def tenants(count: int) -> list[uuid.UUID]:
     return [uuid.uuid5(uuid.NAMESPACE_URL, f"bench-tenant-{i}") for i in range(count)]
 
 
+async def forget_previous_runs(dsn: str) -> None:
+    """Drop what earlier benchmark runs wrote, so every run starts from the seed."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DELETE FROM invoices WHERE created_by <> 'seed'")
+        await conn.execute("DELETE FROM idempotency_keys")
+        # Seeded drafts that an IssueInvoice run issued become drafts again.
+        await conn.execute(
+            "UPDATE invoices SET status = 'draft', number = NULL, issued_at = NULL,"
+            " project_sequence_id = NULL WHERE created_by = 'seed' AND status = 'issued'"
+            " AND number NOT LIKE 'SEED-%'"
+        )
+        await conn.execute("DELETE FROM invoice_number_counters")
+    finally:
+        await conn.close()
+
+
 async def seeded_count(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
