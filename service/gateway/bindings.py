@@ -1,0 +1,60 @@
+"""The HTTP bindings declared on rpcs (`google.api.http`, with additional_bindings)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+
+_VERBS = ("get", "put", "post", "delete", "patch")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One HTTP route of one rpc."""
+
+    method: str  # upper case: GET, POST, PATCH, DELETE, PUT, or a custom kind
+    template: str  # "/v1/invoices/{id}:issue"
+    body: str  # "" (no body), "*" (the whole request) or a top-level field name
+    response_body: str  # "" (the whole response) or a top-level field name
+    rpc: MethodDescriptor
+
+    @property
+    def full_method(self) -> str:
+        """The gRPC method path: "/invoicing.v1.InvoiceService/IssueInvoice"."""
+        return f"/{self.rpc.containing_service.full_name}/{self.rpc.name}"
+
+
+def _from_rule(rule: http_pb2.HttpRule, rpc: MethodDescriptor) -> Binding:
+    pattern = rule.WhichOneof("pattern")
+    if pattern == "custom":
+        method, template = rule.custom.kind.upper(), rule.custom.path
+    elif pattern in _VERBS:
+        method, template = pattern.upper(), getattr(rule, pattern)
+    else:
+        raise ValueError(f"{rpc.full_name}: http rule without a pattern")
+    return Binding(method, template, rule.body, rule.response_body, rpc)
+
+
+def bindings_for(rpc: MethodDescriptor) -> list[Binding]:
+    options = rpc.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        return []
+    rule = options.Extensions[annotations_pb2.http]
+    return [_from_rule(rule, rpc), *(_from_rule(extra, rpc) for extra in rule.additional_bindings)]
+
+
+def bindings_from_services(services: Iterable[ServiceDescriptor]) -> list[Binding]:
+    """Every binding of every rpc, in declaration order (which breaks routing ties)."""
+    return [b for service in services for rpc in service.methods for b in bindings_for(rpc)]
+
+
+def success_status(binding: Binding) -> int:
+    """201 for creates, 204 for rpcs returning google.protobuf.Empty, else 200."""
+    if binding.rpc.output_type.full_name == "google.protobuf.Empty":
+        return 204
+    if binding.rpc.name.startswith("Create") and binding.method == "POST":
+        return 201
+    return 200
