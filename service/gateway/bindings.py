@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
@@ -40,9 +41,10 @@ def _from_rule(rule: http_pb2.HttpRule, rpc: MethodDescriptor) -> Binding:
 
 def bindings_for(rpc: MethodDescriptor) -> list[Binding]:
     options = rpc.GetOptions()
-    if not options.HasExtension(annotations_pb2.http):
+    extension: Any = annotations_pb2.http  # typed as a plain FieldDescriptor in the stubs
+    if not options.HasExtension(extension):
         return []
-    rule = options.Extensions[annotations_pb2.http]
+    rule: http_pb2.HttpRule = options.Extensions[extension]
     return [_from_rule(rule, rpc), *(_from_rule(extra, rpc) for extra in rule.additional_bindings)]
 
 
