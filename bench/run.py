@@ -52,6 +52,7 @@ def start_service(data_dir: Path, port: int) -> tuple[Proc, float, float]:
         os.environ,
         DATA_DIR=str(data_dir),
         GRPC_PORT=str(port),
+        GATEWAY_PORT=str(port + 2),
         CURSOR_SECRET=CURSOR_SECRET,
         LOG_LEVEL="WARNING",
         PYTHONPATH=f"{ROOT}:{ROOT / 'generated'}",

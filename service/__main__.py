@@ -29,10 +29,11 @@ def main() -> None:
         migrate.upgrade(urls.admin, app_role=settings.db_app_role)
         devdb.allow_app_login(urls, settings)
 
-        def ready(port: int) -> None:
+        def ready(running: app.Running) -> None:
             elapsed = time.perf_counter() - started
-            log.info("ready", extra={"fields": {"port": port, "startup_s": round(elapsed, 2)}})
-            _print_banner(settings, port, elapsed)
+            fields = {"port": running.port, "rest_port": running.gateway_port}
+            log.info("ready", extra={"fields": {**fields, "startup_s": round(elapsed, 2)}})
+            _print_banner(settings, running, elapsed)
 
         _run(app.serve(settings, urls.app, ready), settings.use_uvloop)
     except OSError as exc:
@@ -55,9 +56,12 @@ def _run(coro: Coroutine[Any, Any, None], use_uvloop: bool) -> None:
     asyncio.run(coro)
 
 
-def _print_banner(settings: config.Settings, port: int, elapsed: float) -> None:
-    target = f"{settings.grpc_host}:{port}"
+def _print_banner(settings: config.Settings, running: app.Running, elapsed: float) -> None:
+    target = f"{settings.grpc_host}:{running.port}"
     lines = [f"invoicing: gRPC serving on {target} (ready in {elapsed:.2f}s)"]
+    if running.gateway_port:
+        rest = f"http://{settings.gateway_host}:{running.gateway_port}"
+        lines.append(f"invoicing: REST gateway on {rest} (docs: {rest}/docs)")
     if settings.jwt_algorithms == ("HS256",) and settings.jwt_public_key_file is None:
         token = auth.mint_dev_token(settings, tenant_id=DEV_TENANT)
         tls = "" if settings.tls_cert_file else "-plaintext "

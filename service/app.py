@@ -26,6 +26,7 @@ from invoicing.v1 import (
 
 from service import auth, db, errors, interceptors
 from service.config import Settings
+from service.gateway.server import GatewaySettings, RunningGateway, build_app
 from service.invoices import servicer as invoices_servicer
 from service.invoices.service import Deps
 from service.pagination import CursorCodec
@@ -58,6 +59,12 @@ class Running:
     port: int
     health: health.aio.HealthServicer
     database: db.Database
+    gateway: RunningGateway | None = None
+    channel: grpc.aio.Channel | None = None
+
+    @property
+    def gateway_port(self) -> int:
+        return self.gateway.port if self.gateway is not None else 0
 
 
 def permissions() -> dict[str, str]:
@@ -149,7 +156,37 @@ async def start(settings: Settings, database_url: str) -> Running:
     await server.start()
     for name in ("", *names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Running(server=server, port=port, health=health_servicer, database=database)
+    running = Running(server=server, port=port, health=health_servicer, database=database)
+    if settings.gateway_enabled:
+        try:
+            await _start_gateway(running, settings)
+        except BaseException:
+            await stop(running, 0)
+            raise
+    return running
+
+
+async def _start_gateway(running: Running, settings: Settings) -> None:
+    """The REST gateway in this process, forwarding over a loopback gRPC channel."""
+    target = f"127.0.0.1:{running.port}"
+    if settings.tls_client_ca_file is not None:
+        log.warning("mutual TLS is on: start the gateway standalone with a client certificate")
+        return
+    if settings.tls_cert_file is not None:
+        credentials = grpc.ssl_channel_credentials(settings.tls_cert_file.read_bytes())
+        options = (("grpc.ssl_target_name_override", "localhost"),)
+        running.channel = grpc.aio.secure_channel(target, credentials, options=options)
+    else:
+        running.channel = grpc.aio.insecure_channel(target)
+    gateway_settings = GatewaySettings(
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        max_body_bytes=settings.gateway_max_body_bytes,
+        timeout_s=float(settings.gateway_timeout_seconds),
+        cors_origins=settings.gateway_cors_origins,
+    )
+    running.gateway = RunningGateway(build_app(running.channel, gateway_settings), gateway_settings)
+    await running.gateway.start()
 
 
 def _bind(server: grpc.aio.Server, settings: Settings) -> int:
@@ -175,13 +212,17 @@ def _bind(server: grpc.aio.Server, settings: Settings) -> int:
 async def stop(running: Running, grace: float) -> None:
     """Health NOT_SERVING, let in-flight RPCs finish within `grace`, close the pool."""
     await running.health.enter_graceful_shutdown()
+    if running.gateway is not None:
+        await running.gateway.stop()
     await running.server.stop(grace)
+    if running.channel is not None:
+        await running.channel.close()
     await running.database.close()
 
 
-async def serve(settings: Settings, database_url: str, on_ready: Callable[[int], None]) -> None:
+async def serve(settings: Settings, database_url: str, on_ready: Callable[[Running], None]) -> None:
     running = await start(settings, database_url)
-    on_ready(running.port)
+    on_ready(running)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -69,6 +69,12 @@ class Settings:
     cursor_secret: str = ""
     log_level: str = "INFO"
     use_uvloop: bool = True
+    gateway_enabled: bool = True
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    gateway_max_body_bytes: int = 1024 * 1024
+    gateway_timeout_seconds: int = 30
+    gateway_cors_origins: tuple[str, ...] = ()
 
     @property
     def embedded_database(self) -> bool:
@@ -106,6 +112,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cursor_secret=e.get("CURSOR_SECRET", ""),
         log_level=e.get("LOG_LEVEL", "INFO").upper(),
         use_uvloop=_bool(e, "USE_UVLOOP", True),
+        gateway_enabled=_bool(e, "GATEWAY_ENABLED", True),
+        gateway_host=e.get("GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=_int(e, "GATEWAY_PORT", 8080),
+        gateway_max_body_bytes=_int(e, "GATEWAY_MAX_BODY_BYTES", 1024 * 1024, minimum=1),
+        gateway_timeout_seconds=_int(e, "GATEWAY_TIMEOUT_SECONDS", 30, minimum=1),
+        gateway_cors_origins=tuple(
+            o.strip() for o in e.get("GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()
+        ),
     )
     _check(settings)
     return settings

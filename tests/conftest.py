@@ -79,7 +79,9 @@ def database(data_dir: Path) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> config.Settings:
-    return config.load({"DATA_DIR": str(data_dir), "GRPC_PORT": "0", "LOG_LEVEL": "WARNING"})
+    return config.load(
+        {"DATA_DIR": str(data_dir), "GRPC_PORT": "0", "GATEWAY_PORT": "0", "LOG_LEVEL": "WARNING"}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,117 @@
+"""Serving the gateway: in the `make run` process, or standalone against a remote target."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvicorn
+from google.protobuf.descriptor import ServiceDescriptor
+from invoicing.v1 import (
+    allocations_pb2,
+    connections_pb2,
+    invoices_pb2,
+    provenance_pb2,
+    records_pb2,
+)
+from starlette.middleware.cors import CORSMiddleware
+
+from service.gateway import openapi
+from service.gateway.app import Gateway, GatewayConfig
+from service.gateway.bindings import bindings_from_services
+
+log = logging.getLogger("service.gateway")
+DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "generated" / "invoicing_v1.binpb"
+_PUBLIC = (
+    (invoices_pb2, "InvoiceService"),
+    (allocations_pb2, "AllocationService"),
+    (records_pb2, "RecordsService"),
+    (provenance_pb2, "ProvenanceService"),
+    (connections_pb2, "ConnectionService"),
+)
+
+
+def services() -> list[ServiceDescriptor]:
+    """Every service the gateway exposes (all whose rpcs carry http rules)."""
+    return [module.DESCRIPTOR.services_by_name[name] for module, name in _PUBLIC]
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1024 * 1024
+    timeout_s: float = 30.0
+    cors_origins: tuple[str, ...] = ()
+
+
+def build_app(channel: grpc.aio.Channel, settings: GatewaySettings) -> Any:
+    comments = openapi.load_comments(DESCRIPTOR_SET) if DESCRIPTOR_SET.exists() else {}
+    config = GatewayConfig(
+        max_body_bytes=settings.max_body_bytes,
+        default_timeout_s=settings.timeout_s,
+        comments=comments,
+    )
+    app: Any = Gateway(channel, bindings_from_services(services()), config)
+    if settings.cors_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=[
+                "authorization",
+                "content-type",
+                "x-request-id",
+                "idempotency-key",
+                "grpc-timeout",
+            ],
+            expose_headers=["x-request-id"],
+            max_age=600,
+        )
+    return app
+
+
+class RunningGateway:
+    """A uvicorn server started inside the current event loop (no signal handling of
+    its own: the owner stops it)."""
+
+    def __init__(self, app: Any, settings: GatewaySettings) -> None:
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        servers = getattr(self._server, "servers", [])
+        return int(servers[0].sockets[0].getsockname()[1]) if servers else 0
+
+    async def start(self) -> None:
+        config = self._server.config
+        if not config.loaded:
+            config.load()
+        self._server.lifespan = config.lifespan_class(config)
+        try:
+            await self._server.startup()
+        except SystemExit as exc:  # uvicorn exits on a bind failure
+            raise OSError("could not bind the REST gateway (is the port in use?)") from exc
+        if self._server.should_exit:
+            raise OSError("could not bind the REST gateway (is the port in use?)")
+        self._task = asyncio.create_task(self._server.main_loop())
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        await self._server.shutdown()
