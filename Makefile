@@ -43,8 +43,8 @@ $(BUF):
 
 ## make lint: ruff, mypy --strict on service/, buf lint
 lint: $(STAMP) $(BUF)
-	@$(BIN)/ruff check service tests migrations
-	@$(BIN)/ruff format --check service tests migrations
+	@$(BIN)/ruff check service tests migrations bench
+	@$(BIN)/ruff format --check service tests migrations bench
 	@$(BIN)/mypy
 	@$(BUF) lint
 

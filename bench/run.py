@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-from bench import seed
+from bench import h2load, seed
 from service import auth, config, ids
 from service.invoices.queries import SORT_FIELDS
 from service.pagination import CursorCodec, query_fingerprint
@@ -129,12 +129,27 @@ async def prepare(dsn: str, settings: config.Settings, tenants: list[uuid.UUID])
     }
 
 
-def run_load(target: str, scenario: str, spec_file: Path, args: argparse.Namespace,
-             server: Proc) -> dict[str, Any]:
+def run_load(
+    target: str, scenario: str, spec_file: Path, args: argparse.Namespace, server: Proc
+) -> dict[str, Any]:
+    if scenario.startswith("h2:"):
+        return run_h2load(target, scenario, spec_file, args, server)
     cmd = [
-        sys.executable, "-m", "bench.load", "--target", target, "--scenario", scenario,
-        "--spec", str(spec_file), "--duration", str(args.duration),
-        "--concurrency", str(args.concurrency), "--max-requests", str(args.max_requests),
+        sys.executable,
+        "-m",
+        "bench.load",
+        "--target",
+        target,
+        "--scenario",
+        scenario,
+        "--spec",
+        str(spec_file),
+        "--duration",
+        str(args.duration),
+        "--concurrency",
+        str(args.concurrency),
+        "--max-requests",
+        str(args.max_requests),
     ]
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'generated'}")
     cpu0 = sum(server.ps.cpu_times()[:2])
@@ -148,17 +163,62 @@ def run_load(target: str, scenario: str, spec_file: Path, args: argparse.Namespa
     return result
 
 
+def run_h2load(
+    target: str, scenario: str, spec_file: Path, args: argparse.Namespace, server: Proc
+) -> dict[str, Any]:
+    """gRPC (HTTP/2) or REST (HTTP/1.1) driven by h2load; the same invoice or page."""
+    from invoicing.v1 import invoices_pb2 as pb
+
+    spec = json.loads(spec_file.read_text())
+    invoice_id = spec["ids"][0]
+    auth = [f"authorization: Bearer {spec['token']}"]
+    kind = scenario.removeprefix("h2:")
+    requests = {
+        "grpc_get": (
+            "/invoicing.v1.InvoiceService/GetInvoice",
+            pb.GetInvoiceRequest(id=invoice_id).SerializeToString(),
+        ),
+        "grpc_list": (
+            "/invoicing.v1.InvoiceService/ListInvoices",
+            pb.ListInvoicesRequest(limit=50).SerializeToString(),
+        ),
+        "rest_get": (f"/v1/invoices/{invoice_id}", None),
+        "rest_list": ("/v1/invoices?limit=50", None),
+    }
+    path, body = requests[kind]
+    cpu0 = sum(server.ps.cpu_times()[:2])
+    started = time.perf_counter()
+    result = h2load.run(
+        args.h2load,
+        f"http://{target}{path}",
+        headers=auth,
+        duration=args.duration,
+        concurrency=args.concurrency,
+        grpc_body=body,
+    )
+    elapsed = time.perf_counter() - started
+    server.rss_peak = max(server.rss_peak, server.ps.memory_info().rss)
+    result["scenario"] = scenario
+    result["server_cpu_share"] = (sum(server.ps.cpu_times()[:2]) - cpu0) / elapsed
+    return result
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any], float | None]],
-           meta: dict[str, Any], targets: list[tuple[str, str, bool]]) -> str:
+def report(
+    args: argparse.Namespace,
+    rows: list[tuple[str, str, dict[str, Any], float | None]],
+    meta: dict[str, Any],
+    targets: list[tuple[str, str, bool]],
+) -> str:
     lines = [
         f"# Benchmark {meta['date']}{' (quick)' if args.quick else ''}",
         "",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"load: Python grpc.aio client in its own process (uvloop), "
+        f"load: Python grpc.aio client in its own process (uvloop), h2load for the "
+        f"'h2load' rows (gRPC: 1 HTTP/2 connection, REST: HTTP/1.1 connections), "
         f"{args.concurrency} calls in flight, {args.duration:g} s per scenario; "
         f"floor/service pairs alternate over {args.rounds} rounds (medians); "
         f"data: {meta['invoices']:,} invoices over {meta['tenants']} tenants "
@@ -181,8 +241,8 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str, dict[str, Any], 
         f"Startup to ready (warm virtualenv, database initialised): {meta['ready_s']:.2f} s "
         f"(service's own measure {meta['ready_reported_s']:.2f} s).",
         "",
-        "Not measured yet: PayInvoice (UNIMPLEMENTED until Allocations), REST gateway "
-        "(not built yet); allocations are not seeded for the same reason.",
+        "Not measured yet: PayInvoice (UNIMPLEMENTED until Allocations); allocations are "
+        "not seeded for the same reason.",
         "",
         "## Targets",
         "",
@@ -238,11 +298,37 @@ def main() -> None:
             ("ListInvoices 50", "floor", flr, "list", None),
             ("ListInvoices 50", "service", svc, "list", "ListInvoices 50/floor"),
             ("ListInvoices 50, filter", "service", svc, "list_filter", "ListInvoices 50/floor"),
-            (f"ListInvoices 50, page {spec['deep_page']:,}", "service", svc, "list_deep",
-             "ListInvoices 50/floor"),
+            (
+                f"ListInvoices 50, page {spec['deep_page']:,}",
+                "service",
+                svc,
+                "list_deep",
+                "ListInvoices 50/floor",
+            ),
             ("CreateInvoice (10 lines)", "service", svc, "create", None),
             ("IssueInvoice", "service", svc, "issue", None),
         ]
+        args.h2load = h2load.ensure()
+        if args.h2load:
+            gw = f"127.0.0.1:{args.port + 2}"
+            plan += [
+                ("GetInvoice, h2load gRPC", "service", svc, "h2:grpc_get", None),
+                (
+                    "GetInvoice, h2load REST",
+                    "gateway",
+                    gw,
+                    "h2:rest_get",
+                    "GetInvoice, h2load gRPC/service",
+                ),
+                ("ListInvoices 50, h2load gRPC", "service", svc, "h2:grpc_list", None),
+                (
+                    "ListInvoices 50, h2load REST",
+                    "gateway",
+                    gw,
+                    "h2:rest_list",
+                    "ListInvoices 50, h2load gRPC/service",
+                ),
+            ]
         # Floor and service alternate for `rounds` rounds on the compared scenarios;
         # each figure is the median over rounds, each ratio the median of the
         # per-round ratios (the floor run just before the service run).
@@ -252,7 +338,7 @@ def main() -> None:
             for name, who, target, scenario, base in plan:
                 if round_no > 0 and not _compared(name, plan):
                     continue
-                proc = floor if who == "floor" else service
+                proc = floor if who == "floor" else service  # the gateway is in-process
                 print(f"  [{round_no + 1}/{args.rounds}] {name} on the {who} ...", flush=True)
                 r = run_load(target, scenario, spec_file, args, proc)
                 runs.setdefault(f"{name}/{who}", []).append(r)
@@ -293,7 +379,10 @@ def main() -> None:
 
 def _compared(name: str, plan: list[tuple[str, str, str, str, str | None]]) -> bool:
     """Scenarios compared with another one (repeated every round)."""
-    return any(n == name and (who == "floor" or base) for n, who, _t, _s, base in plan)
+    keys = {f"{n}/{who}" for n, who, *_ in plan if n == name}
+    return any(n == name and (who == "floor" or base) for n, who, _t, _s, base in plan) or any(
+        base in keys for *_, base in plan
+    )
 
 
 def _median_run(values: list[dict[str, Any]]) -> dict[str, Any]:
@@ -305,8 +394,17 @@ def _median_run(values: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def evaluate(results: dict[str, dict[str, Any]], deep_page: int, rss_mb: float,
-             ready_s: float) -> list[tuple[str, str, bool]]:
+def _rest_target(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, bool]]:
+    rest = results.get("GetInvoice, h2load REST/gateway")
+    if rest is None:
+        return [("REST ≥ 0.7 × direct gRPC req/s (GetInvoice)", "not measured (no h2load)", False)]
+    ratio = rest["ratio"]
+    return [("REST ≥ 0.7 × direct gRPC req/s (GetInvoice, h2load)", f"{ratio:.2f} ×", ratio >= 0.7)]
+
+
+def evaluate(
+    results: dict[str, dict[str, Any]], deep_page: int, rss_mb: float, ready_s: float
+) -> list[tuple[str, str, bool]]:
     get = results["GetInvoice/service"]["ratio"]
     lst = results["ListInvoices 50/service"]["ratio"]
     p1 = results["ListInvoices 50/service"]["p50_ms"]
@@ -315,6 +413,7 @@ def evaluate(results: dict[str, dict[str, Any]], deep_page: int, rss_mb: float,
         ("GetInvoice ≥ 0.7 × floor req/s (64 in flight)", f"{get:.2f} ×", get >= 0.7),
         ("ListInvoices 50 ≥ 0.5 × floor req/s", f"{lst:.2f} ×", lst >= 0.5),
         (f"page {deep_page:,} p50 ≤ 1.2 × page 1 p50", f"{deep / p1:.2f} ×", deep / p1 <= 1.2),
+        *_rest_target(results),
         ("server RSS ≤ 200 MB", f"{rss_mb:.0f} MB", rss_mb <= 200),
         ("start to ready ≤ 3 s (warm venv)", f"{ready_s:.2f} s", ready_s <= 3),
     ]
