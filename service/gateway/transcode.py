@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from service.gateway import jsonout
 from service.gateway.bindings import Binding
 
 F = FieldDescriptor
@@ -213,9 +214,5 @@ def fill_update_mask(binding: Binding, message: Message, data: Mapping[str, Any]
 def to_json(message: Message, binding: Binding) -> bytes:
     """The response as JSON: proto field names, zero values printed, int64 as strings."""
     target = getattr(message, binding.response_body) if binding.response_body else message
-    data = json_format.MessageToDict(
-        target,
-        preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
-    )
+    data = jsonout.to_dict(target)
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
