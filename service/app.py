@@ -178,13 +178,7 @@ async def _start_gateway(running: Running, settings: Settings) -> None:
         running.channel = grpc.aio.secure_channel(target, credentials, options=options)
     else:
         running.channel = grpc.aio.insecure_channel(target)
-    gateway_settings = GatewaySettings(
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        max_body_bytes=settings.gateway_max_body_bytes,
-        timeout_s=float(settings.gateway_timeout_seconds),
-        cors_origins=settings.gateway_cors_origins,
-    )
+    gateway_settings = GatewaySettings.from_settings(settings)
     running.gateway = RunningGateway(build_app(running.channel, gateway_settings), gateway_settings)
     await running.gateway.start()
 

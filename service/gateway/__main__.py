@@ -48,13 +48,7 @@ def main() -> None:
     parser.add_argument("--tls-key", type=Path, help="client key (mutual TLS)")
     args = parser.parse_args()
     logs.configure(env.log_level)
-    settings = GatewaySettings(
-        host=args.host,
-        port=args.port,
-        max_body_bytes=env.gateway_max_body_bytes,
-        timeout_s=float(env.gateway_timeout_seconds),
-        cors_origins=env.gateway_cors_origins,
-    )
+    settings = GatewaySettings.from_settings(env, host=args.host, port=args.port)
     try:
         asyncio.run(_serve(args, settings))
     except OSError as exc:

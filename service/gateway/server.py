@@ -20,6 +20,7 @@ from invoicing.v1 import (
 )
 from starlette.middleware.cors import CORSMiddleware
 
+from service.config import Settings
 from service.gateway import openapi
 from service.gateway.app import Gateway, GatewayConfig
 from service.gateway.bindings import bindings_from_services
@@ -47,6 +48,17 @@ class GatewaySettings:
     max_body_bytes: int = 1024 * 1024
     timeout_s: float = 30.0
     cors_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> GatewaySettings:
+        values: dict[str, Any] = {
+            "host": settings.gateway_host,
+            "port": settings.gateway_port,
+            "max_body_bytes": settings.gateway_max_body_bytes,
+            "timeout_s": float(settings.gateway_timeout_seconds),
+            "cors_origins": settings.gateway_cors_origins,
+        }
+        return cls(**(values | overrides))
 
 
 def build_app(channel: grpc.aio.Channel, settings: GatewaySettings) -> Any:
