@@ -346,7 +346,12 @@ async def _send(
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
-_ASSETS = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
+_ASSETS = (
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "swagger-ui.css",
+    "favicon-32x32.png",
+)
 
 
 def _load_assets(directory: Path) -> dict[str, tuple[bytes, str]]:

@@ -452,6 +452,9 @@ def _error_schema() -> Json:
 # ---- operations ------------------------------------------------------------------------------
 
 
+_PARAM = re.compile(r"\{([^}]*)\}")
+
+
 class _Document:
     """Paths, operations and tags, with the component schemas they reference."""
 
@@ -460,16 +463,30 @@ class _Document:
         self.paths: dict[str, Json] = {}
         self.tags: dict[str, Json] = {}
         self._ids: Counter[str] = Counter()
+        self._shapes: dict[str, str] = {}
 
     def add(self, binding: Binding) -> None:
         verb = binding.method.lower()
-        path, variables = expand_template(binding.template)
+        path, variables = self._same_shape(*expand_template(binding.template))
         item = self.paths.get(path, {})
         if verb not in _OPENAPI_VERBS or verb in item:
             return  # not expressible in OpenAPI, or shadowed by an earlier binding
         self.paths[path] = item
         item[verb] = self.operation(binding, self._operation_id(binding.rpc), variables)
         self._tag(binding.rpc.containing_service)
+
+    def _same_shape(
+        self, path: str, variables: list[tuple[str, str]]
+    ) -> tuple[str, list[tuple[str, str]]]:
+        """OpenAPI forbids two templated paths that differ only in parameter names
+        (`/v1/invoices/{id}` and `/v1/invoices/{invoice.id}`): the later one reuses the
+        first one's path and names, still bound to its own fields."""
+        shape = _PARAM.sub("{}", path)
+        known = self._shapes.setdefault(shape, path)
+        if known == path:
+            return path, variables
+        names = _PARAM.findall(known)
+        return known, [(names[i], field) for i, (_, field) in enumerate(variables)]
 
     def _operation_id(self, rpc: MethodDescriptor) -> str:
         base = f"{rpc.containing_service.name}_{rpc.name}"

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from google.api import field_behavior_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from service.gateway import jsonout
 from service.gateway.bindings import Binding
+
+_FIELD_BEHAVIOR: Any = field_behavior_pb2.field_behavior
+_NOT_UPDATABLE = frozenset({field_behavior_pb2.OUTPUT_ONLY, field_behavior_pb2.IDENTIFIER})
 
 F = FieldDescriptor
 
@@ -77,6 +82,8 @@ def _scalar(field: FieldDescriptor, raw: str, name: str) -> Any:
             raise BadRequest(f"{name}: expected a number", field=name) from exc
     if t == F.TYPE_BYTES:
         return raw if _is_base64(raw) else base64.b64encode(raw.encode()).decode()
+    if field.message_type is not None and field.message_type.full_name == _FIELD_MASK:
+        return _field_mask(raw)
     return raw  # strings, 64-bit ints (JSON strings), well-known types as strings
 
 
@@ -88,6 +95,7 @@ def _is_base64(raw: str) -> bool:
     return True
 
 
+_FIELD_MASK = "google.protobuf.FieldMask"
 _WKT_FROM_STRING = frozenset(
     {
         "google.protobuf.Timestamp",
@@ -99,6 +107,18 @@ _WKT_FROM_STRING = frozenset(
         "google.protobuf.BoolValue",
     }
 )
+
+
+def _field_mask(raw: str) -> str:
+    """FieldMask JSON wants lowerCamel paths; accept proto names too (grpc-gateway does)."""
+    return ",".join(
+        ".".join(_camel(part) for part in path.strip().split(".")) for path in raw.split(",")
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _leaf_ok(field: FieldDescriptor) -> bool:
@@ -124,11 +144,15 @@ def _put(tree: dict[str, Any], chain: list[FieldDescriptor], value: Any, name: s
         node[last.name] = value
 
 
+_PARSE_FIELD = re.compile(r"(?:Failed to parse|Message type \S+ has no field named) (\w+)")
+
+
 def _parse_into(message: Message, tree: Mapping[str, Any], what: str) -> None:
     try:
         json_format.ParseDict(dict(tree), message, ignore_unknown_fields=False)
     except json_format.ParseError as exc:
-        raise BadRequest(f"invalid {what}: {exc}") from exc
+        found = _PARSE_FIELD.search(str(exc))
+        raise BadRequest(f"invalid {what}: {exc}", field=found.group(1) if found else "") from exc
 
 
 def query_fields(binding: Binding, message: Message, query: str, *, bound: Iterable[str]) -> None:
@@ -206,9 +230,18 @@ def fill_update_mask(binding: Binding, message: Message, data: Mapping[str, Any]
     paths = []
     for key in data:
         field = _field(body_type, key)
-        if field is not None:
+        if field is not None and _updatable(field):
             paths.append(field.name)
     getattr(message, masks[0].name).paths.extend(paths)
+
+
+def _updatable(field: FieldDescriptor) -> bool:
+    """Body keys that name a change: not `etag` (AIP-154 precondition), not OUTPUT_ONLY
+    or IDENTIFIER fields (an echoed id or status is not an edit)."""
+    if field.name == "etag":
+        return False
+    behaviors = field.GetOptions().Extensions[_FIELD_BEHAVIOR]
+    return not any(b in _NOT_UPDATABLE for b in behaviors)
 
 
 def to_json(message: Message, binding: Binding) -> bytes:

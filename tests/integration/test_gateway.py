@@ -1,0 +1,1332 @@
+"""The REST gateway over the real in-process gateway, the real gRPC server and PostgreSQL.
+
+The gateway is started by the `server` fixture (the test settings have GATEWAY_PORT=0), and
+every request here goes over a real TCP connection to it, except where a differently
+configured gateway is needed (body limit, CORS, extra bindings): those are built with
+`build_app` / `Gateway` and served through `httpx.ASGITransport`, and they still forward over
+the real gRPC channel to the real server. Sections:
+
+  helpers · parity (every HTTP rule, REST vs gRPC) · query mapping · bodies · PATCH masks
+  · status codes and seed paths · routing errors · headers · escaping · CORS · OpenAPI and docs
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+import grpc
+import httpx
+import pytest
+from google.protobuf import json_format, message_factory
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2  # noqa: F401  (detail types in the pool)
+from invoicing.v1 import invoices_pb2 as pb
+from invoicing.v1 import invoices_pb2_grpc
+
+from service import app, ids
+from service.gateway.app import Gateway, GatewayConfig
+from service.gateway.bindings import Binding, bindings_from_services
+from service.gateway.server import GatewaySettings, build_app, services
+from tests.conftest import Tokens, count_invoices, error_info, rich_status, sample_invoice
+
+Stub = invoices_pb2_grpc.InvoiceServiceStub
+Metadata = tuple[tuple[str, str], ...]
+Json = dict[str, Any]
+
+BINDINGS = bindings_from_services(services())
+INVOICE_SERVICE = "invoicing.v1.InvoiceService"
+PARTY = "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11"  # sample_invoice's counterparty
+UNKNOWN_ID = "inv_01JD6N8Q6Z7T3M3Y5C4V8R2K1P"  # well formed, never created
+ERROR_KEYS = {"code", "status", "title", "message", "details", "meta"}
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+
+# DESIGN.md section 6 (and the usual grpc-gateway choices for the codes it does not list).
+HTTP_STATUS = {
+    "CANCELLED": 499,
+    "UNKNOWN": 500,
+    "INVALID_ARGUMENT": 400,
+    "DEADLINE_EXCEEDED": 504,
+    "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "FAILED_PRECONDITION": 400,
+    "ABORTED": 409,
+    "OUT_OF_RANGE": 400,
+    "UNIMPLEMENTED": 501,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
+    "UNAUTHENTICATED": 401,
+}
+
+# The draft the REST tests create: 10 x 120.00 at 20 % = 1440.00 (sample_invoice in JSON).
+INVOICE_JSON: Json = {
+    "type": "INVOICE_TYPE_CUSTOMER",
+    "currency": "EUR",
+    "counterparty_id": PARTY,
+    "notes": "first notes",
+    "tags": ["gateway"],
+    "due_date": {"year": 2030, "month": 1, "day": 31},
+    "line_items": [
+        {"description": "Consulting", "quantity": "10", "unit_price": "120.00", "tax_rate": "0.20"}
+    ],
+}
+
+
+# ---- helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def http(server: app.Running) -> AsyncIterator[httpx.AsyncClient]:
+    assert server.gateway_port, "the test settings start the REST gateway in-process"
+    base_url = f"http://127.0.0.1:{server.gateway_port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def auth(tokens: Tokens, tenant: uuid.UUID) -> dict[str, str]:
+    """HTTP headers for the test's tenant with every permission."""
+    return {"Authorization": f"Bearer {tokens.token(tenant)}"}
+
+
+@pytest.fixture
+def asgi(channel: grpc.aio.Channel) -> Callable[..., httpx.AsyncClient]:
+    """A client for a gateway built with other settings, forwarding over the real channel."""
+
+    def make(settings: GatewaySettings) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=build_app(channel, settings))
+        return httpx.AsyncClient(transport=transport, base_url="http://gateway.test")
+
+    return make
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> Json:
+    """The error body shape of DESIGN section 4, never a stack trace; returns the body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: Json = response.json()
+    assert set(body) == ERROR_KEYS, body
+    assert body["code"] == code, body
+    assert body["status"] == status
+    assert body["title"] == HTTPStatus(status).phrase
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["details"], list)
+    assert all(isinstance(d, dict) and "@type" in d for d in body["details"])
+    assert isinstance(body["meta"], dict) and body["meta"]["trace_id"]
+    assert response.headers["x-request-id"] == body["meta"]["trace_id"]
+    for leak in ("Traceback", 'File "', "grpc.aio", "AioRpcError", "site-packages"):
+        assert leak not in response.text
+    return body
+
+
+def detail(body: Json, type_url: str) -> Json:
+    found = [d for d in body["details"] if d["@type"] == type_url]
+    assert len(found) == 1, body["details"]
+    return found[0]
+
+
+def violated_fields(body: Json) -> list[str]:
+    return [v["field"] for v in detail(body, BAD_REQUEST)["field_violations"]]
+
+
+async def create(invoices: Stub, md: Metadata, **overrides: Any) -> pb.Invoice:
+    request = pb.CreateInvoiceRequest(invoice=sample_invoice(**overrides))
+    result: pb.Invoice = await invoices.CreateInvoice(request, metadata=md)
+    return result
+
+
+async def fresh(invoices: Stub, md: Metadata, state: str = "draft") -> str:
+    """A new invoice in `state` (draft, deleted, issued): its id."""
+    invoice = await create(invoices, md, notes="parity", tags=["gateway"])
+    if state == "deleted":
+        await invoices.DeleteInvoice(pb.DeleteInvoiceRequest(id=invoice.id), metadata=md)
+    elif state == "issued":
+        await invoices.IssueInvoice(pb.IssueInvoiceRequest(id=invoice.id), metadata=md)
+    return invoice.id
+
+
+def as_json(message: Message) -> Json:
+    """A gRPC message as the gateway renders it (proto names, zero values printed)."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+# ---- parity: every HTTP rule, over REST and over gRPC -------------------------------
+#
+# A request is written once as the proto3 JSON of the whole gRPC request message. The REST
+# request is derived from it by the binding (path variables, then the body, then the query
+# string for the rest), the gRPC request is ParseDict of it, sent with a generic
+# `channel.unary_unary`. Both must give the same payload, or the same error.
+
+_VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:=[^}]*)?\}")
+_PREFIX_BY_COLLECTION = {
+    "invoices": "inv",
+    "transactions": "txn",
+    "exchange-rates": "fxr",
+    "allocations": "alc",
+    "invoice-transactions": "alc",
+    "invoice-workspace-connectors": "prv",
+    "invoice-connections": "con",
+}
+# Sensible requests for the rpcs of the services that are contract-only for now.
+_PENDING_REQUESTS: dict[str, Json] = {
+    "CreateTransaction": {
+        "transaction": {"amount": "100.00", "currency": "EUR", "reference": "wire-1"},
+    },
+    "CreateExchangeRate": {
+        "exchange_rate": {"base_currency": "USD", "quote_currency": "EUR", "rate": "0.92"},
+    },
+    "CreateAllocation": {"allocation": {"amount": "100.00", "currency": "EUR"}},
+    "GetWorkspaceSettings": {"workspace_id": "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"},
+    "UpdateWorkspaceSettings": {
+        "settings": {"accounting_currency": "EUR"},
+        "update_mask": "accountingCurrency",  # proto3 JSON: lowerCamel paths
+        "workspace_id": "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09",
+    },
+    "QueryRecords": {
+        "root": "invoice_transactions",
+        "where_clause": {"amount": {"gt": 100}},
+        "limit": 10,
+    },
+    "CreateInvoiceProvenance": {
+        "invoice_provenance": {"invoice_id": UNKNOWN_ID, "connection_id": "con_x"},
+    },
+    "CreateConnection": {"provider": "yooz", "api_key": "secret-key", "active": True},
+    "UpdateConnection": {"active": False, "update_mask": "active"},
+}
+# Fields that legitimately differ between the two calls when each side writes its own row.
+_PER_ROW = frozenset({"id", "created_at", "updated_at", "etag"})
+
+
+@dataclass
+class Plan:
+    rest: Json  # the whole request message, as proto3 JSON, for the REST call
+    grpc: Json  # the same for the gRPC call (another row when the rpc writes)
+    expect: str  # "OK" or the gRPC code name both calls must give
+    ignore: frozenset[str] = frozenset()  # top-level response fields that may differ
+    authenticated: bool = True
+
+
+def _random_id(binding: Binding) -> str:
+    collection = next(
+        (seg for seg in binding.template.split("/") if seg in _PREFIX_BY_COLLECTION), "invoices"
+    )
+    return ids.new_id(_PREFIX_BY_COLLECTION[collection])[1]
+
+
+def _set(tree: Json, dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for name in parents:
+        tree = tree.setdefault(name, {})
+    tree[last] = value
+
+
+def _pop(tree: Json, dotted: str) -> Any:
+    *parents, last = dotted.split(".")
+    for name in parents:
+        tree = tree[name]
+    return tree.pop(last)
+
+
+def _pending_request(binding: Binding) -> Json:
+    request = copy.deepcopy(_PENDING_REQUESTS.get(binding.rpc.name, {}))
+    for field_path in _VARIABLE.findall(binding.template):
+        _set(request, field_path, _random_id(binding))
+    fields = binding.rpc.input_type.fields_by_name
+    if "request_id" in fields:
+        request["request_id"] = str(uuid.uuid4())
+    if "limit" in fields and binding.rpc.name.startswith("List"):
+        request |= {"limit": 5, "order_by": "created_at", "show_deleted": True}
+    return request
+
+
+async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Metadata) -> Plan:
+    name = binding.rpc.name
+    if variant != "ok":  # "invalid", and "unauthenticated" (no row needed: auth comes first)
+        authenticated = variant != "unauthenticated"
+        expect = "UNAUTHENTICATED" if not authenticated else "NOT_FOUND"
+        request: Json = {"id": UNKNOWN_ID}
+        if name == "CreateInvoice":
+            request = {"invoice": {**INVOICE_JSON, "currency": "ZZZ"}}
+            expect = expect if not authenticated else "INVALID_ARGUMENT"
+        elif name == "ListInvoices":
+            request = {"filter": "bogus_field = 1", "limit": 5}
+            expect = expect if not authenticated else "INVALID_ARGUMENT"
+        elif name == "UpdateInvoice":
+            request = {"invoice": {"id": UNKNOWN_ID, "notes": "x"}, "update_mask": "notes"}
+        elif name == "PayInvoice":
+            expect = expect if not authenticated else "UNIMPLEMENTED"
+        return Plan(request, copy.deepcopy(request), expect, authenticated=authenticated)
+
+    async def each(state: str, extra: Json) -> tuple[Json, Json]:
+        rest_id, grpc_id = await fresh(invoices, md, state), await fresh(invoices, md, state)
+        return {"id": rest_id, **extra}, {"id": grpc_id, **extra}
+
+    def key() -> Json:
+        return {"request_id": str(uuid.uuid4())}
+
+    if name == "CreateInvoice":
+        return Plan(
+            {"invoice": INVOICE_JSON, **key()}, {"invoice": INVOICE_JSON, **key()}, "OK", _PER_ROW
+        )
+    if name == "GetInvoice":
+        shared = {"id": await fresh(invoices, md)}
+        return Plan(shared, dict(shared), "OK")
+    if name == "ListInvoices":
+        for _ in range(3):
+            await fresh(invoices, md)
+        await fresh(invoices, md, "deleted")
+        query = {
+            "limit": 2,
+            "order_by": "created_at",
+            "direction": "asc",
+            "filter": "status = DRAFT AND tags:gateway",
+            "show_deleted": True,
+            "include_total": True,
+        }
+        return Plan(query, dict(query), "OK", frozenset({"next_cursor"}))
+    if name == "UpdateInvoice":
+        rest, grpc_ = await each("draft", {})
+        change = {"notes": "patched", "tags": ["a", "b"]}
+        return Plan(
+            {"invoice": {**rest, **change}, "update_mask": "notes,tags"},
+            {"invoice": {**grpc_, **change}, "update_mask": "notes,tags"},
+            "OK",
+            _PER_ROW,
+        )
+    if name == "DeleteInvoice":
+        rest, grpc_ = await each("draft", {})
+        return Plan(rest, grpc_, "OK", _PER_ROW | {"deleted_at"})
+    if name == "UndeleteInvoice":
+        rest, grpc_ = await each("deleted", {})
+        return Plan({**rest, **key()}, {**grpc_, **key()}, "OK", _PER_ROW)
+    if name == "IssueInvoice":
+        rest, grpc_ = await each("draft", {})
+        issued = _PER_ROW | {"number", "issued_at"}
+        return Plan({**rest, **key()}, {**grpc_, **key()}, "OK", issued)
+    if name == "VoidInvoice":
+        rest, grpc_ = await each("issued", {"reason": "duplicate"})
+        voided = _PER_ROW | {"number", "issued_at", "voided_at"}
+        return Plan({**rest, **key()}, {**grpc_, **key()}, "OK", voided)
+    if name == "PayInvoice":
+        rest, grpc_ = await each("issued", {"amount": "100.00", "reference": "wire-1"})
+        return Plan({**rest, **key()}, {**grpc_, **key()}, "UNIMPLEMENTED")
+    raise AssertionError(f"no parity plan for {binding.rpc.full_name}: add one")
+
+
+def rest_parts(binding: Binding, request: Json) -> tuple[str, Json | None, list[tuple[str, str]]]:
+    """The REST form of a whole request: (path, JSON body or None, query pairs)."""
+    tree = copy.deepcopy(request)
+
+    def substitute(match: re.Match[str]) -> str:
+        return quote(str(_pop(tree, match.group(1))), safe="")
+
+    path = _VARIABLE.sub(substitute, binding.template)
+    body: Json | None
+    if binding.body == "*":
+        body, rest = tree, {}
+    elif binding.body:
+        body, rest = tree.pop(binding.body, {}), tree
+    else:
+        body, rest = None, tree
+    return path, body, list(_query_pairs(rest))
+
+
+def _query_pairs(tree: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            yield from _query_pairs(value, f"{prefix}{name}.")
+        elif isinstance(value, list):
+            yield from ((f"{prefix}{name}", _text(item)) for item in value)
+        else:
+            yield f"{prefix}{name}", _text(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def call_grpc(
+    channel: grpc.aio.Channel, binding: Binding, request: Json, metadata: Metadata
+) -> Message | grpc.aio.AioRpcError:
+    request_cls = message_factory.GetMessageClass(binding.rpc.input_type)
+    response_cls = message_factory.GetMessageClass(binding.rpc.output_type)
+    call = channel.unary_unary(
+        binding.full_method,
+        request_serializer=lambda m: m.SerializeToString(),
+        response_deserializer=response_cls.FromString,
+    )
+    try:
+        response: Message = await call(
+            json_format.ParseDict(request, request_cls()), metadata=metadata, timeout=15
+        )
+    except grpc.aio.AioRpcError as err:
+        return err
+    return response
+
+
+def _variants(binding: Binding) -> list[str]:
+    own = ["ok", "unauthenticated"]
+    return [*own, "invalid"] if binding.rpc.containing_service.full_name == INVOICE_SERVICE else own
+
+
+PARITY_CASES = [
+    pytest.param(binding, variant, id=f"{variant}:{binding.method} {binding.template}")
+    for binding in BINDINGS
+    for variant in _variants(binding)
+]
+
+
+def test_parity_covers_every_http_rule() -> None:
+    rules = {(b.method, b.template) for b in BINDINGS}
+    covered = {(p.values[0].method, p.values[0].template) for p in PARITY_CASES}
+    assert covered == rules
+    assert len(rules) == len(BINDINGS), "two bindings share a method and a template"
+    assert len(BINDINGS) >= 40  # every service's rules and additional_bindings
+
+
+@pytest.mark.parametrize(("binding", "variant"), PARITY_CASES)
+async def test_rest_and_grpc_give_the_same_result(
+    binding: Binding,
+    variant: str,
+    http: httpx.AsyncClient,
+    channel: grpc.aio.Channel,
+    invoices: Stub,
+    md: Metadata,
+    auth: dict[str, str],
+) -> None:
+    if binding.rpc.containing_service.full_name == INVOICE_SERVICE:
+        plan = await _invoice_plan(binding, variant, invoices, md)
+    else:
+        request = _pending_request(binding)
+        authenticated = variant == "ok"
+        expect = "UNIMPLEMENTED" if authenticated else "UNAUTHENTICATED"
+        plan = Plan(request, copy.deepcopy(request), expect, authenticated=authenticated)
+
+    trace = f"parity-{uuid.uuid4().hex[:12]}"
+    headers = {"X-Request-Id": trace, **(auth if plan.authenticated else {})}
+    path, body, query = rest_parts(binding, plan.rest)
+    rest = await http.request(
+        binding.method, path, params=query, headers=headers, json=body if body is not None else None
+    )
+    outcome = await call_grpc(channel, binding, plan.grpc, md if plan.authenticated else ())
+
+    if isinstance(outcome, grpc.aio.AioRpcError):
+        code = outcome.code().name
+        assert code == plan.expect, f"gRPC: {code}: {outcome.details()}"
+        body_json = assert_error(rest, HTTP_STATUS[code], code)
+        assert body_json["message"] == outcome.details()
+        expected_details = [
+            json_format.MessageToDict(d, preserving_proto_field_name=True)
+            for d in rich_status(outcome).details
+        ]
+        assert body_json["details"] == expected_details
+        assert detail(body_json, ERROR_INFO)["reason"] == error_info(outcome).reason
+        assert body_json["meta"]["trace_id"] == trace
+        return
+
+    assert plan.expect == "OK", f"gRPC succeeded where {plan.expect} was expected"
+    expected_status = 201 if binding.rpc.name.startswith("Create") else 200
+    assert rest.status_code == expected_status, rest.text
+    assert rest.headers["x-request-id"] == trace
+    rest_json, grpc_json = rest.json(), as_json(outcome)
+    assert set(rest_json) == set(grpc_json)
+    for name in plan.ignore:
+        assert (name in rest_json) == (name in grpc_json), name
+        rest_json.pop(name, None)
+        grpc_json.pop(name, None)
+    assert rest_json == grpc_json
+    if binding.rpc.name == "ListInvoices":
+        await _cursors_are_interchangeable(http, binding, plan, rest.json(), outcome, headers)
+
+
+async def _cursors_are_interchangeable(
+    http: httpx.AsyncClient,
+    binding: Binding,
+    plan: Plan,
+    rest_page: Json,
+    grpc_page: Message,
+    headers: dict[str, str],
+) -> None:
+    """A cursor signed for the gRPC call works over REST, and the reverse."""
+    grpc_cursor = as_json(grpc_page)["next_cursor"]
+    assert rest_page["next_cursor"] and grpc_cursor
+    assert rest_page["total"] == 4 and len(rest_page["data"]) == 2
+    path, _, query = rest_parts(binding, {**plan.rest, "cursor": grpc_cursor})
+    second = await http.get(path, params=query, headers=headers)
+    assert second.status_code == 200, second.text
+    path, _, query = rest_parts(binding, {**plan.rest, "cursor": rest_page["next_cursor"]})
+    third = await http.get(path, params=query, headers=headers)
+    assert third.status_code == 200, third.text
+    assert second.json()["data"] == third.json()["data"]
+    assert len(second.json()["data"]) == 2 and second.json()["next_cursor"] == ""
+    seen = [i["id"] for i in rest_page["data"] + second.json()["data"]]
+    assert len(set(seen)) == 4
+
+
+# ---- query mapping -----------------------------------------------------------------
+
+
+@pytest.fixture
+async def three_drafts(invoices: Stub, md: Metadata) -> list[pb.Invoice]:
+    """Totals 120.00, 240.00, 360.00 (no tax); the middle one soft-deleted."""
+    made = []
+    for quantity in ("1", "2", "3"):
+        line = pb.LineItem(description="x", quantity=quantity, unit_price="120.00")
+        made.append(await create(invoices, md, line_items=[line]))
+    await invoices.DeleteInvoice(pb.DeleteInvoiceRequest(id=made[1].id), metadata=md)
+    return made
+
+
+def totals(page: httpx.Response) -> list[str]:
+    assert page.status_code == 200, page.text
+    return [item["total"] for item in page.json()["data"]]
+
+
+async def test_query_order_direction_show_deleted_and_total(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    three_drafts: list[pb.Invoice],
+    invoices: Stub,
+    md: Metadata,
+) -> None:
+    plain = await http.get("/v1/invoices", params={"order_by": "total"}, headers=auth)
+    assert totals(plain) == ["360.00", "120.00"]  # default desc, deleted hidden
+    assert "total" not in plain.json()  # only when asked
+
+    asc = await http.get(
+        "/v1/invoices",
+        params={"order_by": "total", "direction": "asc", "show_deleted": "true"},
+        headers=auth,
+    )
+    assert totals(asc) == ["120.00", "240.00", "360.00"]
+
+    counted = await http.get(
+        "/v1/invoices?order_by=total&direction=desc&show_deleted=true&include_total=1",
+        headers=auth,
+    )
+    assert totals(counted) == ["360.00", "240.00", "120.00"]
+    assert counted.json()["total"] == 3
+    assert counted.json()["next_cursor"] == ""
+
+    not_counted = await http.get("/v1/invoices?include_total=0&show_deleted=1", headers=auth)
+    assert "total" not in not_counted.json() and len(totals(not_counted)) == 3
+
+    # AIP-132 form, and the same page over gRPC.
+    aip = await http.get("/v1/invoices", params={"order_by": "total asc"}, headers=auth)
+    assert totals(aip) == ["120.00", "360.00"]
+    grpc_page = await invoices.ListInvoices(
+        pb.ListInvoicesRequest(order_by="total", direction="asc", show_deleted=True), metadata=md
+    )
+    assert asc.json()["data"] == [as_json(i) for i in grpc_page.data]
+
+
+async def test_query_names_in_lower_camel_case_are_accepted(
+    http: httpx.AsyncClient, auth: dict[str, str], three_drafts: list[pb.Invoice]
+) -> None:
+    snake = await http.get(
+        "/v1/invoices?order_by=total&direction=asc&show_deleted=true&include_total=true",
+        headers=auth,
+    )
+    camel = await http.get(
+        "/v1/invoices?orderBy=total&direction=asc&showDeleted=true&includeTotal=true",
+        headers=auth,
+    )
+    assert totals(camel) == ["120.00", "240.00", "360.00"]
+    assert camel.json() == snake.json()
+
+
+async def test_query_filter_and_limit_with_cursor(
+    http: httpx.AsyncClient, auth: dict[str, str], three_drafts: list[pb.Invoice]
+) -> None:
+    first = await http.get(
+        "/v1/invoices",
+        params={"filter": "total >= 200 AND status = DRAFT", "limit": "1", "show_deleted": "1"},
+        headers=auth,
+    )
+    assert totals(first) == ["360.00"]
+    cursor = first.json()["next_cursor"]
+    assert cursor
+    second = await http.get(
+        "/v1/invoices",
+        params={
+            "filter": "total >= 200 AND status = DRAFT",
+            "limit": "1",
+            "show_deleted": "1",
+            "cursor": cursor,
+        },
+        headers=auth,
+    )
+    assert totals(second) == ["240.00"]
+    # The cursor is bound to its query: replayed with another filter it is refused.
+    other = await http.get(
+        "/v1/invoices", params={"filter": "total >= 100", "cursor": cursor}, headers=auth
+    )
+    assert "cursor" in violated_fields(assert_error(other, 400, "INVALID_ARGUMENT"))
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("bogus=1", "bogus"),
+        ("limit=1&bogus.deep=2", "bogus.deep"),
+        ("limit=abc", "limit"),
+        ("show_deleted=maybe", "show_deleted"),
+        ("showDeleted=maybe", "showDeleted"),
+        ("limit=1&limit=2", "limit"),
+        ("order_by=total&orderBy=total", "orderBy"),
+        ("limit=99999999999", ""),
+    ],
+    ids=["unknown", "unknown-dotted", "int", "bool", "bool-camel", "twice", "twice-camel", "range"],
+)
+async def test_query_errors_name_the_parameter(
+    http: httpx.AsyncClient, auth: dict[str, str], query: str, named: str
+) -> None:
+    response = await http.get(f"/v1/invoices?{query}", headers=auth)
+    body = assert_error(response, 400, "INVALID_ARGUMENT")
+    if named:
+        assert named in body["message"]
+        assert violated_fields(body) == [named]
+
+
+async def test_negative_limit_is_the_servers_invalid_argument(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    body = assert_error(
+        await http.get("/v1/invoices?limit=-1", headers=auth), 400, "INVALID_ARGUMENT"
+    )
+    assert detail(body, ERROR_INFO)["reason"] == "INVALID_LIMIT"
+    assert violated_fields(body) == ["limit"]
+
+
+async def test_query_parameter_already_covered_by_path_or_body_is_refused(
+    http: httpx.AsyncClient, auth: dict[str, str], invoices: Stub, md: Metadata
+) -> None:
+    invoice_id = await fresh(invoices, md)
+    cases = [
+        ("PATCH", f"/v1/invoices/{invoice_id}?invoice.notes=x", {"notes": "y"}, "invoice.notes"),
+        ("PATCH", f"/v1/invoices/{invoice_id}?invoice.id={UNKNOWN_ID}", {}, "invoice.id"),
+        ("POST", "/v1/invoices?invoice.currency=USD", INVOICE_JSON, "invoice.currency"),
+        ("POST", f"/v1/invoices/{invoice_id}:issue?etag=abc", {}, "etag"),  # body "*"
+        ("GET", f"/v1/invoices/{invoice_id}?id={UNKNOWN_ID}", None, "id"),  # the path
+    ]
+    for method, url, body, named in cases:
+        response = await http.request(method, url, json=body, headers=auth)
+        error = assert_error(response, 400, "INVALID_ARGUMENT")
+        assert named in error["message"], (url, error)
+        assert violated_fields(error) == [named]
+    untouched = await invoices.GetInvoice(pb.GetInvoiceRequest(id=invoice_id), metadata=md)
+    assert untouched.status == pb.INVOICE_STATUS_DRAFT and untouched.notes == "parity"
+
+
+async def test_request_id_in_the_query_of_a_create(
+    http: httpx.AsyncClient, auth: dict[str, str], admin: asyncpg.Connection, tenant: uuid.UUID
+) -> None:
+    key = str(uuid.uuid4())
+    first = await http.post(f"/v1/invoices?request_id={key}", json=INVOICE_JSON, headers=auth)
+    again = await http.post(f"/v1/invoices?requestId={key}", json=INVOICE_JSON, headers=auth)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert first.json()["id"] == again.json()["id"]
+    assert await count_invoices(admin, tenant) == 1
+
+
+# Repeated fields, enums and nested messages never appear in the query strings of the
+# published rules (their requests carry only scalars there), so the query mapping of those
+# is checked through an extra binding over a real rpc: UpdateInvoice with no body, every
+# field in the query. It is served by a Gateway over the real channel and server.
+QUERY_ONLY_UPDATE = Binding(
+    method="PATCH",
+    template="/test/invoices/{invoice.id}",
+    body="",
+    response_body="",
+    rpc=pb.DESCRIPTOR.services_by_name["InvoiceService"].methods_by_name["UpdateInvoice"],
+)
+
+
+@pytest.fixture
+async def query_only(channel: grpc.aio.Channel) -> AsyncIterator[httpx.AsyncClient]:
+    gateway = Gateway(channel, [QUERY_ONLY_UPDATE], GatewayConfig())
+    transport = httpx.ASGITransport(app=gateway)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        yield client
+
+
+async def test_query_repeated_enum_and_dotted_message_fields(
+    query_only: httpx.AsyncClient, auth: dict[str, str], invoices: Stub, md: Metadata
+) -> None:
+    invoice_id = await fresh(invoices, md)
+    url = f"/test/invoices/{invoice_id}"
+
+    # Repeated: one value per occurrence, in order. Enum by name. Message by dotted leaves.
+    query = (
+        "invoice.tags=b&invoice.tags=a&invoice.tags=c"
+        "&invoice.source_type=SOURCE_TYPE_BACKEND"
+        "&invoice.due_date.year=2031&invoice.due_date.month=2&invoice.due_date.day=28"
+        "&update_mask=tags,sourceType,dueDate"
+    )
+    response = await query_only.patch(f"{url}?{query}", headers=auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["tags"] == ["b", "a", "c"]
+    assert body["source_type"] == "SOURCE_TYPE_BACKEND"
+    assert body["due_date"] == {"year": 2031, "month": 2, "day": 28}
+    assert body["notes"] == "parity"  # not in the mask
+
+    # Enum by number; lowerCamel names, dotted too.
+    response = await query_only.patch(
+        f"{url}?invoice.sourceType=3&invoice.dueDate.year=2032&invoice.dueDate.month=3"
+        "&invoice.dueDate.day=1&updateMask=sourceType,dueDate",
+        headers=auth,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["source_type"] == "SOURCE_TYPE_SERVER"
+    assert response.json()["due_date"] == {"year": 2032, "month": 3, "day": 1}
+    stored = await invoices.GetInvoice(pb.GetInvoiceRequest(id=invoice_id), metadata=md)
+    assert stored.source_type == 3 and list(stored.tags) == ["b", "a", "c"]
+
+    refused = {
+        "invoice.source_type=SOURCE_TYPE_NOPE&update_mask=source_type": "",
+        "invoice.due_date=2031-02-28&update_mask=due_date": "invoice.due_date",
+        "invoice.line_items.quantity=1&update_mask=line_items": "invoice.line_items.quantity",
+        "invoice.due_date.year=2031&invoice.dueDate.year=2032&update_mask=due_date": (
+            "invoice.dueDate.year"
+        ),
+        "invoice.bogus=1": "invoice.bogus",
+    }
+    for bad, named in refused.items():
+        error = assert_error(
+            await query_only.patch(f"{url}?{bad}", headers=auth), 400, "INVALID_ARGUMENT"
+        )
+        if named:
+            assert named in error["message"], (bad, error)
+    unchanged = await invoices.GetInvoice(pb.GetInvoiceRequest(id=invoice_id), metadata=md)
+    assert unchanged == stored
+
+
+# ---- bodies -----------------------------------------------------------------------
+
+
+async def test_body_in_snake_case_and_in_lower_camel_case(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    camel = {
+        "type": "INVOICE_TYPE_CUSTOMER",
+        "currency": "EUR",
+        "counterpartyId": PARTY,
+        "dueDate": {"year": 2030, "month": 1, "day": 31},
+        "tags": ["gateway"],
+        "notes": "first notes",
+        "lineItems": [
+            {
+                "description": "Consulting",
+                "quantity": "10",
+                "unitPrice": "120.00",
+                "taxRate": "0.20",
+            }
+        ],
+    }
+    snake = await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)
+    lower = await http.post("/v1/invoices", json=camel, headers=auth)
+    assert snake.status_code == lower.status_code == 201, (snake.text, lower.text)
+    a, b = snake.json(), lower.json()
+    assert "counterparty_id" in b and "counterpartyId" not in b  # output keeps proto names
+    for key in _PER_ROW:
+        a.pop(key), b.pop(key)
+    assert a == b
+    assert a["total"] == "1440.00" and a["line_items"][0]["tax_amount"] == "240.00"
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({**INVOICE_JSON, "bogus_field": 1}, "bogus_field"),
+        ({**INVOICE_JSON, "line_items": [{"quantity": "1", "unit_price": "1", "nope": 2}]}, "nope"),
+        ({**INVOICE_JSON, "type": "INVOICE_TYPE_NOPE"}, "INVOICE_TYPE_NOPE"),
+        ({**INVOICE_JSON, "tags": "not-a-list"}, "tags"),
+    ],
+    ids=["unknown-field", "unknown-nested-field", "unknown-enum", "wrong-type"],
+)
+async def test_bad_body_fields_are_named(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    body: Json,
+    named: str,
+    admin: asyncpg.Connection,
+    tenant: uuid.UUID,
+) -> None:
+    error = assert_error(
+        await http.post("/v1/invoices", json=body, headers=auth), 400, "INVALID_ARGUMENT"
+    )
+    assert named in error["message"]
+    assert await count_invoices(admin, tenant) == 0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"currency": "EUR",', b"not json", b"[1, 2]", b'"a string"', b"\xc3\x28{}", b"null"],
+    ids=["truncated", "text", "array", "string", "not-utf8", "null"],
+)
+async def test_malformed_json_body_is_400(
+    http: httpx.AsyncClient, auth: dict[str, str], raw: bytes
+) -> None:
+    headers = {**auth, "Content-Type": "application/json"}
+    response = await http.post("/v1/invoices", content=raw, headers=headers)
+    assert_error(response, 400, "INVALID_ARGUMENT")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", None],
+)
+async def test_body_that_is_not_json_is_415(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    content_type: str | None,
+    admin: asyncpg.Connection,
+    tenant: uuid.UUID,
+) -> None:
+    headers = dict(auth)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = await http.post("/v1/invoices", content=json.dumps(INVOICE_JSON), headers=headers)
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert await count_invoices(admin, tenant) == 0
+
+
+async def test_json_with_charset_and_empty_bodies_are_accepted(
+    http: httpx.AsyncClient, auth: dict[str, str], invoices: Stub, md: Metadata
+) -> None:
+    headers = {**auth, "Content-Type": "application/json; charset=utf-8"}
+    created = await http.post("/v1/invoices", content=json.dumps(INVOICE_JSON), headers=headers)
+    assert created.status_code == 201, created.text
+    # curl -X POST .../v1/invoices/{id}:issue with no body and no Content-Type
+    invoice_id = await fresh(invoices, md)
+    issued = await http.post(f"/v1/invoices/{invoice_id}:issue", headers=auth)
+    assert issued.status_code == 200, issued.text
+    assert issued.json()["status"] == "INVOICE_STATUS_ISSUED"
+
+
+async def test_body_over_the_limit_is_413(
+    asgi: Callable[..., httpx.AsyncClient],
+    auth: dict[str, str],
+    admin: asyncpg.Connection,
+    tenant: uuid.UUID,
+    invoices: Stub,
+    md: Metadata,
+) -> None:
+    headers = {**auth, "Content-Type": "application/json"}
+    big = json.dumps(INVOICE_JSON).encode()
+    assert len(big) > 100
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted while read
+        for start in range(0, len(big), 40):
+            yield big[start : start + 40]
+
+    async with asgi(GatewaySettings(max_body_bytes=100)) as small:
+        declared = await small.post("/v1/invoices", content=big, headers=headers)
+        assert_error(declared, 413, "PAYLOAD_TOO_LARGE")
+        streamed = await small.post("/v1/invoices", content=chunked(), headers=headers)
+        assert_error(streamed, 413, "PAYLOAD_TOO_LARGE")
+        # Under the limit, the same gateway forwards to the real server.
+        invoice_id = await fresh(invoices, md)
+        issued = await small.post(f"/v1/invoices/{invoice_id}:issue", json={}, headers=auth)
+        assert issued.status_code == 200, issued.text
+    assert await count_invoices(admin, tenant) == 1
+
+
+# ---- PATCH and its field mask -------------------------------------------------------
+
+
+async def test_patch_without_mask_changes_only_the_body_keys(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)
+    assert created.status_code == 201, created.text
+    before = created.json()
+    patched = await http.patch(
+        f"/v1/invoices/{before['id']}", json={"notes": "Net 30"}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    after = patched.json()
+    assert after["notes"] == "Net 30"
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"notes", "updated_at", "etag"}
+
+    # lowerCamel body keys make the mask too.
+    again = await http.patch(
+        f"/v1/invoices/{before['id']}", json={"documentRef": "s3://docs/1.pdf"}, headers=auth
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["document_ref"] == "s3://docs/1.pdf"
+    assert again.json()["notes"] == "Net 30" and again.json()["tags"] == ["gateway"]
+
+
+async def test_patch_with_explicit_mask_is_honoured(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = (await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)).json()
+    url = f"/v1/invoices/{created['id']}"
+    body = {"notes": "ignored", "tags": ["masked"], "currency": "USD"}
+    patched = await http.patch(f"{url}?update_mask=tags", json=body, headers=auth)
+    assert patched.status_code == 200, patched.text
+    after = patched.json()
+    assert after["tags"] == ["masked"]
+    assert after["notes"] == "first notes" and after["currency"] == "EUR"
+
+    camel = await http.patch(
+        f"{url}?updateMask=dueDate",
+        json={"dueDate": {"year": 2031, "month": 5, "day": 1}, "notes": "no"},
+        headers=auth,
+    )
+    assert camel.status_code == 200, camel.text
+    assert camel.json()["due_date"] == {"year": 2031, "month": 5, "day": 1}
+    assert camel.json()["notes"] == "first notes"
+
+    # The mask is checked by the server: a read-only path is refused, naming update_mask.
+    error = assert_error(
+        await http.patch(f"{url}?update_mask=status", json={"notes": "x"}, headers=auth),
+        400,
+        "INVALID_ARGUMENT",
+    )
+    assert any(f.startswith("update_mask") for f in violated_fields(error))
+
+
+@pytest.mark.parametrize(
+    ("mask", "body", "changed"),
+    [
+        ("document_ref", {"document_ref": "s3://a.pdf"}, "document_ref"),
+        ("due_date", {"due_date": {"year": 2031, "month": 5, "day": 1}}, "due_date"),
+        ("notes,document_ref", {"notes": "n", "document_ref": "s3://b.pdf"}, "document_ref"),
+    ],
+    ids=["one", "message", "two"],
+)
+async def test_update_mask_query_accepts_proto_field_names(
+    http: httpx.AsyncClient, auth: dict[str, str], mask: str, body: Json, changed: str
+) -> None:
+    """`?update_mask=due_date`: the paths as written in the proto (what grpc-gateway takes,
+    and what the FieldMask of the gRPC request holds), not only proto3 JSON's lowerCamel."""
+    created = (await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)).json()
+    patched = await http.patch(
+        f"/v1/invoices/{created['id']}?update_mask={mask}", json=body, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()[changed] == body[changed]
+
+
+async def test_patch_stale_etag_with_explicit_mask_is_409(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = (await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)).json()
+    url = f"/v1/invoices/{created['id']}?update_mask=notes"
+    first = await http.patch(url, json={"notes": "a", "etag": created["etag"]}, headers=auth)
+    assert first.status_code == 200, first.text
+    stale = await http.patch(url, json={"notes": "b", "etag": created["etag"]}, headers=auth)
+    assert_error(stale, 409, "ABORTED")
+
+
+async def test_patch_with_etag_and_no_mask_uses_the_etag_as_a_precondition(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """The etag in a PATCH body is the concurrency token (invoices.proto: "send it back on
+    Update ... to fail with ABORTED"), not a field to update: the mask made from the body's
+    keys must not name it, or no REST client can send an etag without writing a mask."""
+    created = (await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)).json()
+    url = f"/v1/invoices/{created['id']}"
+    first = await http.patch(url, json={"notes": "a", "etag": created["etag"]}, headers=auth)
+    assert first.status_code == 200, first.text
+    assert first.json()["notes"] == "a"
+    stale = await http.patch(url, json={"notes": "b", "etag": created["etag"]}, headers=auth)
+    assert_error(stale, 409, "ABORTED")
+
+
+# ---- status codes and the seeds' paths ----------------------------------------------
+
+
+async def test_create_is_201_and_the_seed_paths_work(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    canonical = await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)
+    assert canonical.status_code == 201, canonical.text
+    seed = await http.post("/api/v1/finance/invoices", json=INVOICE_JSON, headers=auth)
+    assert seed.status_code == 201, seed.text
+    seed_id = seed.json()["id"]
+    assert seed_id.startswith("inv_")
+
+    got = await http.get(f"/api/v1/finance/invoices/{seed_id}", headers=auth)
+    assert got.status_code == 200 and got.json() == seed.json()
+    listed = await http.get("/api/v1/finance/invoices?include_total=true", headers=auth)
+    assert listed.status_code == 200
+    assert listed.json()["total"] == 2
+    assert {i["id"] for i in listed.json()["data"]} == {seed_id, canonical.json()["id"]}
+    issued = await http.post(f"/api/v1/finance/invoices/{seed_id}:issue", json={}, headers=auth)
+    assert issued.status_code == 200 and issued.json()["status"] == "INVOICE_STATUS_ISSUED"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/invoice-connections", None),
+        ("POST", "/invoice-connections", {"provider": "yooz", "api_key": "k"}),
+        ("GET", "/v1/invoice-connections", None),
+        ("GET", "/v1/invoice-transactions", None),
+        ("POST", "/v1/invoice-transactions", {"amount": "10.00", "currency": "EUR"}),
+        ("POST", "/v1/records/query", {"root": "invoice_transactions", "limit": 10}),
+        ("GET", "/v1/invoice-workspace-connectors", None),
+        ("POST", "/v1/invoices/{id}:pay", {"amount": "10.00"}),
+    ],
+)
+async def test_contract_only_paths_are_501(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    invoices: Stub,
+    md: Metadata,
+    method: str,
+    path: str,
+    body: Json | None,
+) -> None:
+    if "{id}" in path:
+        path = path.replace("{id}", await fresh(invoices, md, "issued"))
+    response = await http.request(method, path, json=body, headers=auth)
+    error = assert_error(response, 501, "UNIMPLEMENTED")
+    assert detail(error, ERROR_INFO)["reason"] == "NOT_IMPLEMENTED"
+
+
+async def test_delete_returns_the_deleted_invoice(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    created = (await http.post("/v1/invoices", json=INVOICE_JSON, headers=auth)).json()
+    deleted = await http.delete(f"/v1/invoices/{created['id']}", headers=auth)
+    assert deleted.status_code == 200, deleted.text  # DeleteInvoice returns the Invoice
+    assert deleted.json()["is_deleted"] is True and deleted.json()["deleted_at"]
+    again = await http.delete(f"/v1/invoices/{created['id']}", headers=auth)
+    assert_error(again, 404, "NOT_FOUND")
+    back = await http.post(f"/v1/invoices/{created['id']}:undelete", headers=auth)
+    assert back.status_code == 200 and back.json()["is_deleted"] is False
+
+
+# ---- routing errors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v2/invoices", "/v1/invoices/", "/v1/invoices/inv_x/extra", "/v1/nope", "/", "/v1//invoices"],
+)
+async def test_unknown_route_is_404(
+    http: httpx.AsyncClient, auth: dict[str, str], path: str
+) -> None:
+    body = assert_error(await http.get(path, headers=auth), 404, "NOT_FOUND")
+    assert body["details"] == []  # the gateway's own 404, not the server's
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v1/invoices", "GET, POST"),
+        ("PUT", "/v1/invoices/inv_x", "DELETE, GET, PATCH"),
+        ("GET", "/v1/invoices/inv_x:issue", "POST"),
+        ("OPTIONS", "/v1/invoices", "GET, POST"),
+        ("POST", "/v1/invoices/inv_x", "DELETE, GET, PATCH"),
+    ],
+)
+async def test_wrong_method_is_405_with_allow(
+    http: httpx.AsyncClient, auth: dict[str, str], method: str, path: str, allow: str
+) -> None:
+    response = await http.request(method, path, headers=auth)
+    body = assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allow
+    assert method in body["message"]
+
+
+# ---- headers ------------------------------------------------------------------------
+
+
+async def test_authorization_header_is_forwarded_and_required(
+    http: httpx.AsyncClient, auth: dict[str, str], tokens: Tokens, tenant: uuid.UUID
+) -> None:
+    assert (await http.get("/v1/invoices", headers=auth)).status_code == 200
+    missing = assert_error(await http.get("/v1/invoices"), 401, "UNAUTHENTICATED")
+    assert detail(missing, ERROR_INFO)["reason"]
+    garbage = await http.get("/v1/invoices", headers={"Authorization": "Bearer not-a-jwt"})
+    assert_error(garbage, 401, "UNAUTHENTICATED")
+    read_only = {"Authorization": f"Bearer {tokens.token(tenant, permissions=['invoices.read'])}"}
+    assert (await http.get("/v1/invoices", headers=read_only)).status_code == 200
+    denied = await http.post("/v1/invoices", json=INVOICE_JSON, headers=read_only)
+    assert_error(denied, 403, "PERMISSION_DENIED")
+
+
+async def test_session_cookie_works_like_authorization(
+    http: httpx.AsyncClient, tokens: Tokens, tenant: uuid.UUID, auth: dict[str, str]
+) -> None:
+    token = tokens.token(tenant)
+    cookie = {"Cookie": f"theme=dark; session={token}; other=1"}
+    created = await http.post("/v1/invoices", json=INVOICE_JSON, headers=cookie)
+    assert created.status_code == 201, created.text
+    assert created.json()["tenant_id"] == str(tenant)
+    got = await http.get(f"/v1/invoices/{created.json()['id']}", headers=cookie)
+    assert got.status_code == 200
+    bad = await http.get("/v1/invoices", headers={"Cookie": "session=not-a-jwt"})
+    assert_error(bad, 401, "UNAUTHENTICATED")
+    empty = await http.get("/v1/invoices", headers={"Cookie": "session="})
+    assert_error(empty, 401, "UNAUTHENTICATED")
+    # The Authorization header wins over the cookie.
+    both = await http.get("/v1/invoices", headers={**auth, "Cookie": "session=not-a-jwt"})
+    assert both.status_code == 200
+
+
+async def test_x_request_id_round_trip(http: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    ok = await http.get("/v1/invoices", headers={**auth, "X-Request-Id": "trace-ok-1"})
+    assert ok.status_code == 200 and ok.headers["x-request-id"] == "trace-ok-1"
+
+    unknown = f"/v1/invoices/{UNKNOWN_ID}"
+    server_error = await http.get(unknown, headers={**auth, "X-Request-Id": "trace-404-2"})
+    assert assert_error(server_error, 404, "NOT_FOUND")["meta"]["trace_id"] == "trace-404-2"
+
+    route = await http.get("/v1/nowhere", headers={"X-Request-Id": "trace-route-3"})
+    assert assert_error(route, 404, "NOT_FOUND")["meta"]["trace_id"] == "trace-route-3"
+
+
+async def test_without_x_request_id_one_is_generated(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    generated = re.compile(r"[0-9a-f]{32}")
+    seen = set()
+    for response in (
+        await http.get("/v1/invoices", headers=auth),
+        await http.get(f"/v1/invoices/{UNKNOWN_ID}", headers=auth),
+        await http.get("/v1/nowhere"),
+        await http.get("/v1/invoices", headers={**auth, "X-Request-Id": "bad id with spaces"}),
+        await http.get("/v1/invoices", headers={**auth, "X-Request-Id": "x" * 65}),
+    ):
+        trace = response.headers["x-request-id"]
+        assert generated.fullmatch(trace), trace
+        if response.status_code >= 400:
+            assert response.json()["meta"]["trace_id"] == trace
+        seen.add(trace)
+    assert len(seen) == 5
+
+
+async def test_idempotency_key_replays_a_create(
+    http: httpx.AsyncClient, auth: dict[str, str], admin: asyncpg.Connection, tenant: uuid.UUID
+) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await http.post("/v1/invoices", json=INVOICE_JSON, headers={**auth, **key})
+    retry = await http.post("/v1/invoices", json=INVOICE_JSON, headers={**auth, **key})
+    assert first.status_code == retry.status_code == 201, (first.text, retry.text)
+    assert retry.json() == first.json()
+    assert await count_invoices(admin, tenant) == 1
+
+    other = {**INVOICE_JSON, "notes": "another request"}
+    reused = await http.post("/v1/invoices", json=other, headers={**auth, **key})
+    body = assert_error(reused, 400, "INVALID_ARGUMENT")
+    assert detail(body, ERROR_INFO)["reason"] == "REQUEST_ID_REUSED"
+
+    disagree = await http.post(
+        f"/v1/invoices?request_id={uuid.uuid4()}", json=INVOICE_JSON, headers={**auth, **key}
+    )
+    assert "request_id" in violated_fields(assert_error(disagree, 400, "INVALID_ARGUMENT"))
+    assert await count_invoices(admin, tenant) == 1
+
+
+async def test_idempotency_key_replays_an_issue(
+    http: httpx.AsyncClient, auth: dict[str, str], invoices: Stub, md: Metadata
+) -> None:
+    invoice_id = await fresh(invoices, md)
+    headers = {**auth, "Idempotency-Key": f"issue-{uuid.uuid4()}"}
+    first = await http.post(f"/v1/invoices/{invoice_id}:issue", json={}, headers=headers)
+    retry = await http.post(f"/v1/invoices/{invoice_id}:issue", json={}, headers=headers)
+    assert first.status_code == retry.status_code == 200, (first.text, retry.text)
+    assert retry.json()["number"] == first.json()["number"] != ""
+    unkeyed = await http.post(f"/v1/invoices/{invoice_id}:issue", json={}, headers=auth)
+    assert_error(unkeyed, 400, "FAILED_PRECONDITION")
+
+
+async def test_grpc_timeout_header(http: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    """`Grpc-Timeout: 1n` becomes the call's deadline: DEADLINE_EXCEEDED, mapped to 504.
+
+    grpc core tracks deadlines at millisecond granularity and a loopback ListInvoices takes
+    about 2 ms, so a 1 ns deadline often does not fire in time: plain gRPC with timeout=1e-9
+    answers OK about 3 times in 4 as well. Hence: every answer is 504 DEADLINE_EXCEEDED or a
+    200, and 504 does come within a few tries.
+    """
+    outcomes = set()
+    for _ in range(200):
+        tiny = await http.get("/v1/invoices", headers={**auth, "Grpc-Timeout": "1n"})
+        if tiny.status_code == 200:
+            outcomes.add(200)
+            continue
+        body = assert_error(tiny, 504, "DEADLINE_EXCEEDED")
+        assert body["title"] == "Gateway Timeout"
+        outcomes.add(504)
+        break
+    assert 504 in outcomes
+    roomy = await http.get("/v1/invoices", headers={**auth, "Grpc-Timeout": "10S"})
+    assert roomy.status_code == 200, roomy.text
+    for malformed in ("abc", "10", "10s", "-1S", "1.5S", "123456789S", ""):
+        bad = await http.get("/v1/invoices", headers={**auth, "Grpc-Timeout": malformed})
+        assert "Grpc-Timeout" in assert_error(bad, 400, "INVALID_ARGUMENT")["message"]
+
+
+async def test_other_headers_are_not_forwarded(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    tenant: uuid.UUID,
+    tokens: Tokens,
+    invoices: Stub,
+) -> None:
+    other_tenant = uuid.uuid4()
+    spoofed = {
+        **auth,
+        "X-Tenant-Id": str(other_tenant),
+        "Grpc-Metadata-X-Tenant-Id": str(other_tenant),
+        "Grpc-Metadata-Foo": "bar",
+        "Tenant-Id": str(other_tenant),
+    }
+    created = await http.post("/v1/invoices", json=INVOICE_JSON, headers=spoofed)
+    assert created.status_code == 201, created.text
+    assert created.json()["tenant_id"] == str(tenant)
+    invoice_id = created.json()["id"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await invoices.GetInvoice(
+            pb.GetInvoiceRequest(id=invoice_id), metadata=tokens.md(other_tenant)
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    mine = await invoices.GetInvoice(
+        pb.GetInvoiceRequest(id=invoice_id), metadata=tokens.md(tenant)
+    )
+    assert mine.id == invoice_id
+
+    # grpc-gateway would forward Grpc-Metadata-* as metadata; this gateway does not.
+    smuggled = {"Grpc-Metadata-Authorization": auth["Authorization"]}
+    assert_error(await http.get("/v1/invoices", headers=smuggled), 401, "UNAUTHENTICATED")
+    trace = await http.get(
+        "/v1/invoices", headers={**auth, "Grpc-Metadata-X-Request-Id": "smuggled"}
+    )
+    assert trace.status_code == 200 and trace.headers["x-request-id"] != "smuggled"
+
+
+# ---- escaping in path variables -----------------------------------------------------
+
+
+async def test_encoded_slash_in_id_reaches_the_server_decoded(
+    http: httpx.AsyncClient, auth: dict[str, str], invoices: Stub, md: Metadata
+) -> None:
+    response = await http.get("/v1/invoices/inv_abc%2Fdef", headers=auth)
+    body = assert_error(response, 400, "INVALID_ARGUMENT")
+    assert violated_fields(body) == ["id"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await invoices.GetInvoice(pb.GetInvoiceRequest(id="inv_abc/def"), metadata=md)
+    assert body["message"] == caught.value.details()  # the server saw "inv_abc/def"
+    assert detail(body, ERROR_INFO) == json_format.MessageToDict(
+        error_info(caught.value), preserving_proto_field_name=True
+    ) | {"@type": ERROR_INFO}
+
+
+async def test_encoded_colon_in_id_is_data_not_a_verb(
+    http: httpx.AsyncClient, auth: dict[str, str], invoices: Stub, md: Metadata
+) -> None:
+    invoice_id = await fresh(invoices, md)
+    response = await http.get(f"/v1/invoices/{invoice_id}%3Aissue", headers=auth)
+    body = assert_error(response, 400, "INVALID_ARGUMENT")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await invoices.GetInvoice(pb.GetInvoiceRequest(id=f"{invoice_id}:issue"), metadata=md)
+    assert body["message"] == caught.value.details()
+    refused = await http.post(f"/v1/invoices/{invoice_id}%3Aissue", headers=auth)
+    assert_error(refused, 405, "METHOD_NOT_ALLOWED")
+    still = await invoices.GetInvoice(pb.GetInvoiceRequest(id=invoice_id), metadata=md)
+    assert still.status == pb.INVOICE_STATUS_DRAFT
+
+
+# ---- CORS -----------------------------------------------------------------------------
+
+
+async def test_cors_preflight_only_for_the_configured_origin(
+    asgi: Callable[..., httpx.AsyncClient], auth: dict[str, str]
+) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+    }
+    async with asgi(GatewaySettings(cors_origins=("https://app.example",))) as client:
+        allowed = await client.options(
+            "/v1/invoices", headers={"Origin": "https://app.example", **preflight}
+        )
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        assert "POST" in allowed.headers["access-control-allow-methods"]
+        allowed_headers = allowed.headers["access-control-allow-headers"].lower()
+        for name in ("authorization", "content-type", "idempotency-key"):
+            assert name in allowed_headers
+
+        # Starlette still lists the methods and headers it would allow, but without
+        # Access-Control-Allow-Origin the browser refuses the preflight: that is the grant.
+        other = await client.options(
+            "/v1/invoices", headers={"Origin": "https://evil.example", **preflight}
+        )
+        assert other.status_code == 400, other.text
+        assert "access-control-allow-origin" not in other.headers
+        assert "access-control-allow-credentials" not in other.headers
+
+        simple = await client.get("/v1/invoices", headers={**auth, "Origin": "https://app.example"})
+        assert simple.status_code == 200, simple.text
+        assert simple.headers["access-control-allow-origin"] == "https://app.example"
+        assert "x-request-id" in simple.headers["access-control-expose-headers"].lower()
+        foreign = await client.get(
+            "/v1/invoices", headers={**auth, "Origin": "https://evil.example"}
+        )
+        assert foreign.status_code == 200
+        assert "access-control-allow-origin" not in foreign.headers
+
+    async with asgi(GatewaySettings()) as plain:  # no origins configured: no CORS at all
+        response = await plain.options(
+            "/v1/invoices", headers={"Origin": "https://app.example", **preflight}
+        )
+        assert "access-control-allow-origin" not in response.headers
+
+
+# ---- OpenAPI and the docs page ----------------------------------------------------------
+
+
+async def test_openapi_json_is_served(http: httpx.AsyncClient) -> None:
+    response = await http.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    assert {"/v1/invoices", "/v1/invoices/{id}", "/v1/invoices/{id}:issue"} <= set(
+        document["paths"]
+    )
+    assert "post" in document["paths"]["/v1/invoices"]
+    assert "201" in document["paths"]["/v1/invoices"]["post"]["responses"]
+
+
+async def test_docs_page_uses_only_local_assets(http: httpx.AsyncClient) -> None:
+    page = await http.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert "/openapi.json" in html
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert references, html
+    assert all(ref.startswith("/docs/static/") for ref in references), references
+    for ref in references:
+        asset = await http.get(ref)
+        assert asset.status_code == 200, f"{ref}: {asset.status_code}"
+        assert asset.content
+    assert_error(await http.get("/docs/static/../../pyproject.toml"), 404, "NOT_FOUND")
+    assert_error(await http.get("/docs/static/nope.js"), 404, "NOT_FOUND")
