@@ -122,8 +122,6 @@ def constraint_name(exc: BaseException) -> str | None:
     return None
 
 
-UNIQUE_VIOLATION = "23505"
-CHECK_VIOLATION = "23514"
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 LOCK_NOT_AVAILABLE = "55P03"

@@ -8,7 +8,7 @@ end up in the single `google.rpc.ErrorInfo` of the status.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -62,20 +62,6 @@ def invalid(
         reason=reason,
         metadata={"field": field_path, **metadata},
         violations=(FieldViolation(field_path, description),),
-    )
-
-
-def invalid_many(violations: Iterable[FieldViolation]) -> DomainError:
-    """An INVALID_ARGUMENT naming several fields at once."""
-    items = tuple(violations)
-    fields = ", ".join(v.field for v in items)
-    return DomainError(
-        message=f"invalid fields: {fields}"
-        if len(items) > 1
-        else f"{items[0].field}: {items[0].description}",
-        reason="INVALID_FIELDS" if len(items) > 1 else "INVALID_FIELD",
-        metadata={"fields": fields},
-        violations=items,
     )
 
 
