@@ -22,7 +22,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from invoicing.v1 import invoices_pb2, invoices_pb2_grpc
+from invoicing.v1 import (
+    allocations_pb2_grpc,
+    invoices_pb2,
+    invoices_pb2_grpc,
+    records_pb2_grpc,
+)
 
 from service import app, auth, config, devdb, migrate
 
@@ -105,6 +110,16 @@ async def channel(target: str) -> AsyncIterator[grpc.aio.Channel]:
 @pytest.fixture(scope="session")
 def invoices(channel: grpc.aio.Channel) -> invoices_pb2_grpc.InvoiceServiceStub:
     return invoices_pb2_grpc.InvoiceServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def allocations(channel: grpc.aio.Channel) -> allocations_pb2_grpc.AllocationServiceStub:
+    return allocations_pb2_grpc.AllocationServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def records(channel: grpc.aio.Channel) -> records_pb2_grpc.RecordsServiceStub:
+    return records_pb2_grpc.RecordsServiceStub(channel)
 
 
 @pytest.fixture

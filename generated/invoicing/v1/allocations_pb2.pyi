@@ -276,6 +276,7 @@ class Allocation(_message.Message):
     DELETED_AT_FIELD_NUMBER: _builtins.int
     DELETED_BY_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    ACCOUNTING_EXCHANGE_RATE_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, `alc_` + 26 characters."""
     invoice_transaction_id: _builtins.str
@@ -336,6 +337,11 @@ class Allocation(_message.Message):
     """Concurrency token; send it back on Delete to fail with ABORTED if the
     allocation changed meanwhile.
     """
+    accounting_exchange_rate_id: _builtins.str
+    """The rate that converted `invoice_amount` into `accounting_amount` (`fxr_`
+    id), found for the transaction's value_date; empty when the accounting
+    currency is the transaction's or the invoice's.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """Server stamp."""
@@ -377,10 +383,11 @@ class Allocation(_message.Message):
         deleted_at: _timestamp_pb2.Timestamp | None = ...,
         deleted_by: _builtins.str = ...,
         etag: _builtins.str = ...,
+        accounting_exchange_rate_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_amount", b"accounting_amount", "accounting_currency", b"accounting_currency", "allocation_type", b"allocation_type", "amount", b"amount", "app_id", b"app_id", "composite_fx_rate", b"composite_fx_rate", "composite_invoice_transaction_summary", b"composite_invoice_transaction_summary", "created_at", b"created_at", "created_by", b"created_by", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "etag", b"etag", "exchange_rate_id", b"exchange_rate_id", "id", b"id", "invoice_amount", b"invoice_amount", "invoice_currency", b"invoice_currency", "invoice_id", b"invoice_id", "invoice_transaction_id", b"invoice_transaction_id", "is_partial", b"is_partial", "subscription_id", b"subscription_id", "tenant_id", b"tenant_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_amount", b"accounting_amount", "accounting_currency", b"accounting_currency", "accounting_exchange_rate_id", b"accounting_exchange_rate_id", "allocation_type", b"allocation_type", "amount", b"amount", "app_id", b"app_id", "composite_fx_rate", b"composite_fx_rate", "composite_invoice_transaction_summary", b"composite_invoice_transaction_summary", "created_at", b"created_at", "created_by", b"created_by", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "etag", b"etag", "exchange_rate_id", b"exchange_rate_id", "id", b"id", "invoice_amount", b"invoice_amount", "invoice_currency", b"invoice_currency", "invoice_id", b"invoice_id", "invoice_transaction_id", b"invoice_transaction_id", "is_partial", b"is_partial", "subscription_id", b"subscription_id", "tenant_id", b"tenant_id", "transaction_id", b"transaction_id", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -397,6 +404,7 @@ class WorkspaceSettings(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_BY_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
     workspace_id: _builtins.str
     """The workspace (tenant) these settings belong to."""
     accounting_currency: _builtins.str
@@ -406,6 +414,10 @@ class WorkspaceSettings(_message.Message):
     etag: _builtins.str
     """Concurrency token; send it back on Update to fail with ABORTED if the
     settings changed meanwhile.
+    """
+    name: _builtins.str
+    """Display name of the workspace (seed 003 `workspace.name`), at most 200
+    characters; empty while never set.
     """
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp:
@@ -419,10 +431,11 @@ class WorkspaceSettings(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         updated_by: _builtins.str = ...,
         etag: _builtins.str = ...,
+        name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_currency", b"accounting_currency", "etag", b"etag", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_currency", b"accounting_currency", "etag", b"etag", "name", b"name", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -195,11 +195,17 @@ class InvoiceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PayInvoice(self, request, context):
-        """Records a payment and allocates it to the invoice in one transaction;
-        returns the updated invoice. UNIMPLEMENTED until the Allocations work lands.
-        Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not issued,
-        amount exceeds amount due, no exchange rate), UNAUTHENTICATED,
-        PERMISSION_DENIED, UNIMPLEMENTED.
+        """Records a payment (a transaction in the invoice's direction, for its
+        counterparty) and allocates it to the invoice in one database transaction;
+        returns the updated invoice. The amount defaults to the amount due (in a
+        foreign currency: the largest amount whose conversion does not exceed it).
+        A foreign currency uses the latest exchange rate for the pair dated on or
+        before `paid_at`. Needs `invoices.write`.
+        Errors: INVALID_ARGUMENT (malformed id, amount not positive or not exact to
+        the currency's minor unit, unknown currency, `request_id` reused with a
+        different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
+        already paid, amount exceeds amount due, no exchange rate for the pair and
+        date), UNAUTHENTICATED, PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

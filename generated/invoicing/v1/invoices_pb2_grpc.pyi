@@ -100,11 +100,17 @@ class InvoiceServiceStub:
     PERMISSION_DENIED.
     """
     PayInvoice: _grpc.UnaryUnaryMultiCallable[_invoices_pb2.PayInvoiceRequest, _invoices_pb2.Invoice]
-    """Records a payment and allocates it to the invoice in one transaction;
-    returns the updated invoice. UNIMPLEMENTED until the Allocations work lands.
-    Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not issued,
-    amount exceeds amount due, no exchange rate), UNAUTHENTICATED,
-    PERMISSION_DENIED, UNIMPLEMENTED.
+    """Records a payment (a transaction in the invoice's direction, for its
+    counterparty) and allocates it to the invoice in one database transaction;
+    returns the updated invoice. The amount defaults to the amount due (in a
+    foreign currency: the largest amount whose conversion does not exceed it).
+    A foreign currency uses the latest exchange rate for the pair dated on or
+    before `paid_at`. Needs `invoices.write`.
+    Errors: INVALID_ARGUMENT (malformed id, amount not positive or not exact to
+    the currency's minor unit, unknown currency, `request_id` reused with a
+    different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
+    already paid, amount exceeds amount due, no exchange rate for the pair and
+    date), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
 @_typing.type_check_only
@@ -179,11 +185,17 @@ class InvoiceServiceAsyncStub(InvoiceServiceStub):
     PERMISSION_DENIED.
     """
     PayInvoice: _aio.UnaryUnaryMultiCallable[_invoices_pb2.PayInvoiceRequest, _invoices_pb2.Invoice]  # type: ignore[assignment]
-    """Records a payment and allocates it to the invoice in one transaction;
-    returns the updated invoice. UNIMPLEMENTED until the Allocations work lands.
-    Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not issued,
-    amount exceeds amount due, no exchange rate), UNAUTHENTICATED,
-    PERMISSION_DENIED, UNIMPLEMENTED.
+    """Records a payment (a transaction in the invoice's direction, for its
+    counterparty) and allocates it to the invoice in one database transaction;
+    returns the updated invoice. The amount defaults to the amount due (in a
+    foreign currency: the largest amount whose conversion does not exceed it).
+    A foreign currency uses the latest exchange rate for the pair dated on or
+    before `paid_at`. Needs `invoices.write`.
+    Errors: INVALID_ARGUMENT (malformed id, amount not positive or not exact to
+    the currency's minor unit, unknown currency, `request_id` reused with a
+    different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
+    already paid, amount exceeds amount due, no exchange rate for the pair and
+    date), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
 class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -309,11 +321,17 @@ class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _invoices_pb2.PayInvoiceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_invoices_pb2.Invoice, _abc.Awaitable[_invoices_pb2.Invoice]]:
-        """Records a payment and allocates it to the invoice in one transaction;
-        returns the updated invoice. UNIMPLEMENTED until the Allocations work lands.
-        Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not issued,
-        amount exceeds amount due, no exchange rate), UNAUTHENTICATED,
-        PERMISSION_DENIED, UNIMPLEMENTED.
+        """Records a payment (a transaction in the invoice's direction, for its
+        counterparty) and allocates it to the invoice in one database transaction;
+        returns the updated invoice. The amount defaults to the amount due (in a
+        foreign currency: the largest amount whose conversion does not exceed it).
+        A foreign currency uses the latest exchange rate for the pair dated on or
+        before `paid_at`. Needs `invoices.write`.
+        Errors: INVALID_ARGUMENT (malformed id, amount not positive or not exact to
+        the currency's minor unit, unknown currency, `request_id` reused with a
+        different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
+        already paid, amount exceeds amount due, no exchange rate for the pair and
+        date), UNAUTHENTICATED, PERMISSION_DENIED.
         """
 
 def add_InvoiceServiceServicer_to_server(servicer: InvoiceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
