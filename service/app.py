@@ -17,30 +17,28 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from invoicing.v1 import (
-    allocations_pb2,
+    allocations_pb2_grpc,
     connections_pb2,
     invoices_pb2_grpc,
     provenance_pb2,
-    records_pb2,
+    records_pb2_grpc,
 )
 
 from service import auth, db, errors, interceptors
+from service.allocations import service as allocations_service
+from service.allocations import servicer as allocations_servicer
 from service.config import Settings
 from service.gateway.server import GatewaySettings, RunningGateway, build_app
 from service.invoices import servicer as invoices_servicer
 from service.invoices.service import Deps
 from service.pagination import CursorCodec
+from service.records import servicer as records_servicer
 from service.rpc import Edge
 
 log = logging.getLogger("service")
 
 # Services whose RPCs answer UNIMPLEMENTED until their issues land.
 PENDING: dict[str, tuple[ServiceDescriptor, str]] = {
-    "AllocationService": (
-        allocations_pb2.DESCRIPTOR.services_by_name["AllocationService"],
-        "allocations",
-    ),
-    "RecordsService": (records_pb2.DESCRIPTOR.services_by_name["RecordsService"], "allocations"),
     "ProvenanceService": (
         provenance_pb2.DESCRIPTOR.services_by_name["ProvenanceService"],
         "provenance",
@@ -68,7 +66,11 @@ class Running:
 
 
 def permissions() -> dict[str, str]:
-    table = dict(invoices_servicer.PERMISSIONS)
+    table = {
+        **invoices_servicer.PERMISSIONS,
+        **allocations_servicer.PERMISSIONS,
+        **records_servicer.PERMISSIONS,
+    }
     for descriptor, resource in PENDING.values():
         for name in descriptor.methods_by_name:
             kind = "read" if name.startswith(READ_VERBS) else "write"
@@ -135,16 +137,27 @@ async def start(settings: Settings, database_url: str) -> Running:
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
     edge = Edge(database, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
-    deps = Deps(
-        cursors=CursorCodec(cursor_secret(settings)), number_prefix=settings.invoice_number_prefix
-    )
+    cursors = CursorCodec(cursor_secret(settings))
+    deps = Deps(cursors=cursors, number_prefix=settings.invoice_number_prefix)
+    allocation_deps = allocations_service.Deps(cursors=cursors)
     invoices_pb2_grpc.add_InvoiceServiceServicer_to_server(
-        invoices_servicer.InvoiceServicer(edge, deps), server
+        invoices_servicer.InvoiceServicer(edge, deps, allocation_deps), server
+    )
+    allocations_pb2_grpc.add_AllocationServiceServicer_to_server(
+        allocations_servicer.AllocationServicer(edge, allocation_deps), server
+    )
+    records_pb2_grpc.add_RecordsServiceServicer_to_server(
+        records_servicer.RecordsServicer(edge, allocation_deps), server
     )
     server.add_generic_rpc_handlers(tuple(_unimplemented_handler(d) for d, _ in PENDING.values()))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [invoices_servicer.SERVICE, *(d.full_name for d, _ in PENDING.values())]
+    names = [
+        invoices_servicer.SERVICE,
+        allocations_servicer.SERVICE,
+        records_servicer.SERVICE,
+        *(d.full_name for d, _ in PENDING.values()),
+    ]
     reflection.enable_server_reflection(
         (*names, reflection.SERVICE_NAME, health.SERVICE_NAME), server
     )

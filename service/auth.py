@@ -8,6 +8,7 @@ The tenant always comes from the verified token, never from the request.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 import os
 import secrets
@@ -49,11 +50,40 @@ class Principal:
     workspaces: frozenset[str]
     permissions: frozenset[str]
 
+    def in_workspace(self, workspace_id: str, field_path: str = "workspace_id") -> Principal:
+        """This principal scoped to an explicit workspace: its own tenant, or one of the
+        memberships its token lists; anything else is PERMISSION_DENIED."""
+        if workspace_id == "":
+            return self
+        try:
+            wanted = uuid.UUID(workspace_id)
+        except ValueError:
+            raise errors.invalid(field_path, "must be a UUID", reason="INVALID_UUID") from None
+        if wanted == self.tenant_id:
+            return self
+        if wanted not in _uuids(self.workspaces):
+            raise errors.permission_denied(
+                "the token holds no membership in this workspace",
+                "WORKSPACE_NOT_ALLOWED",
+                workspaceId=str(wanted),
+            )
+        return dataclasses.replace(self, tenant_id=wanted)
+
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
             raise errors.permission_denied(
                 f"missing permission {permission}", "MISSING_PERMISSION", permission=permission
             )
+
+
+def _uuids(values: Iterable[str]) -> set[uuid.UUID]:
+    parsed = set()
+    for value in values:
+        try:
+            parsed.add(uuid.UUID(value))
+        except ValueError:
+            continue
+    return parsed
 
 
 _current: contextvars.ContextVar[Principal] = contextvars.ContextVar("principal")

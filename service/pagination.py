@@ -47,14 +47,19 @@ class SortField:
 
 
 def parse_order(
-    order_by: str, direction: str, sortable: Mapping[str, SortField], *, default: str
+    order_by: str,
+    direction: str,
+    sortable: Mapping[str, SortField],
+    *,
+    default: str,
+    field_path: str = "order_by",
 ) -> tuple[SortField, bool]:
     """Return the sort field and whether it is descending (the default)."""
     name, suffix = _split_order_by(order_by, default)
     sort = sortable.get(name)
     if sort is None:
         raise errors.invalid(
-            "order_by",
+            field_path,
             f"unknown sort field {name[:64]!r}; sortable fields: {', '.join(sorted(sortable))}",
             reason="UNKNOWN_ORDER_FIELD",
             orderField=name[:64],

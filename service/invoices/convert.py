@@ -7,19 +7,21 @@ business rules live in `rules.py`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import google.type.date_pb2 as date_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
 from invoicing.v1 import common_pb2, invoices_pb2
 
-from service import errors, ids
+from service import errors, ids, pbconv
 from service.invoices import rules
 from service.money import format_decimal, format_money, parse_currency, parse_decimal, parse_money
 
 pb = invoices_pb2
+_ts = pbconv.ts
+_pb_date = pbconv.pb_date
+_date = pbconv.date_from_pb
+text = pbconv.text
 INVOICE_PREFIX = ids.PREFIXES["invoice"]
 MAX_LINES = 500
 MAX_TAGS = 50
@@ -91,19 +93,6 @@ def invoice_id(value: str, field_path: str = "id") -> Any:
     if value == "":
         raise errors.invalid(field_path, "is required", reason="REQUIRED")
     return ids.decode_id(value, INVOICE_PREFIX, field_path)
-
-
-def text(value: str, field_path: str, *, max_length: int) -> str:
-    if "\x00" in value:
-        raise errors.invalid(field_path, "must not contain NUL characters", reason="INVALID_TEXT")
-    if len(value) > max_length:
-        raise errors.invalid(
-            field_path,
-            f"must be at most {max_length} characters",
-            reason="TOO_LONG",
-            maxLength=str(max_length),
-        )
-    return value
 
 
 def draft_for_create(invoice: pb.Invoice) -> tuple[rules.Draft, dict[str, Decimal]]:
@@ -217,17 +206,6 @@ def _direction(invoice: pb.Invoice) -> str | None:
     return DIRECTIONS[invoice.direction]
 
 
-def _date(value: date_pb2.Date, field_path: str) -> date | None:
-    if value.year == 0 and value.month == 0 and value.day == 0:
-        return None
-    try:
-        return date(value.year, value.month, value.day)
-    except ValueError as exc:
-        raise errors.invalid(
-            field_path, "is not a valid calendar date", reason="INVALID_DATE"
-        ) from exc
-
-
 def _line(item: pb.LineItem, currency: str, index: int) -> rules.LineInput:
     path = f"invoice.line_items[{index}]"
     return rules.LineInput(
@@ -317,23 +295,6 @@ DECODERS: dict[str, Any] = {
 
 
 # ---- encoding ---------------------------------------------------------------------
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    """Timestamp from an aware datetime (timedelta arithmetic: exact, and C-fast)."""
-    if value is None:
-        return None
-    delta = value - _EPOCH
-    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
-
-
-def _pb_date(value: date | None) -> date_pb2.Date | None:
-    if value is None:
-        return None
-    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
 
 
 def invoice_to_pb(inv: rules.Invoice, *, today: date) -> pb.Invoice:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from service import errors
+from service import errors, etags
 from service.money import money_multiply, quantum, round_half_up
 
 CUSTOMER, SUPPLIER = "customer", "supplier"
@@ -324,20 +324,11 @@ def check_deletable(invoice: Invoice) -> None:
 
 
 def check_etag(invoice: Invoice, etag: str) -> None:
-    if etag and normalize_etag(etag) != normalize_etag(invoice.etag):
-        raise errors.aborted(
-            "the invoice changed since this etag was read",
-            "ETAG_MISMATCH",
-            etag=invoice.etag,
-        )
+    etags.check(invoice.etag, etag, "invoice")
 
 
-def etag_of(version: int) -> str:
-    return f'W/"{version}"'
-
-
-def normalize_etag(etag: str) -> str:
-    return etag.removeprefix("W/").strip('"')
+etag_of = etags.etag_of
+normalize_etag = etags.normalize_etag
 
 
 def payment_status(total: Decimal, paid: Decimal) -> str:

@@ -186,6 +186,33 @@ async def void_invoice(
     )
 
 
+async def lock_for_payment(
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID
+) -> rules.Invoice:
+    """The invoice, row-locked until the transaction ends. Allocation writes lock the
+    invoice before the transaction row: one fixed order, so they cannot deadlock."""
+    return await _locked_live(conn, principal, invoice_id)
+
+
+async def apply_payment(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    invoice: rules.Invoice,
+    delta: Decimal,
+    paid_at: datetime | None = None,
+) -> rules.Invoice:
+    """Add `delta` (negative for a reversal) to the locked invoice's amount paid and
+    recompute its payment status; `paid_at` is set when it becomes paid, else cleared."""
+    amount_paid = invoice.amount_paid + delta
+    status = rules.payment_status(invoice.total, amount_paid)
+    paid: Any = None
+    if status == rules.PAID:
+        paid = invoice.paid_at if invoice.payment_status == rules.PAID else paid_at or func.now()
+    values = {"amount_paid": amount_paid, "payment_status": status, "paid_at": paid}
+    return await repository.update(conn, principal, invoice.id, values)
+
+
 async def list_invoices(
     conn: db.Conn, principal: Principal, *, query: ListQuery, deps: Deps
 ) -> Page:

@@ -9,7 +9,9 @@ import grpc
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
 
-from service import auth, db, errors
+from service import auth, db
+from service.allocations import convert as allocation_convert
+from service.allocations import service as allocations
 from service.auth import Principal
 from service.invoices import convert, rules, service
 from service.rpc import Edge
@@ -24,9 +26,10 @@ UseCase: TypeAlias = Callable[[db.Conn, Principal], Awaitable[rules.Invoice]]
 
 
 class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
-    def __init__(self, edge: Edge, deps: service.Deps) -> None:
+    def __init__(self, edge: Edge, deps: service.Deps, allocation_deps: allocations.Deps) -> None:
         self._edge = edge
         self._deps = deps
+        self._allocation_deps = allocation_deps
 
     def _pb(self, invoice: rules.Invoice) -> pb.Invoice:
         return convert.invoice_to_pb(invoice, today=self._deps.today())
@@ -157,4 +160,11 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
         )
 
     async def PayInvoice(self, request: pb.PayInvoiceRequest, context: Ctx) -> pb.Invoice:
-        raise errors.unimplemented("PayInvoice")
+        payment = allocation_convert.payment(request)
+        return await self._idempotent(
+            "PayInvoice",
+            request,
+            lambda conn, p: allocations.pay_invoice(
+                conn, p, payment=payment, deps=self._allocation_deps
+            ),
+        )

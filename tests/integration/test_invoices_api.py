@@ -971,13 +971,14 @@ async def test_void_invoice_accepts_no_update(invoices: Stub, md: Metadata) -> N
 # ---- PayInvoice -------------------------------------------------------------------
 
 
-async def test_pay_invoice_is_unimplemented_with_error_info(invoices: Stub, md: Metadata) -> None:
+async def test_pay_invoice_on_a_draft_is_failed_precondition(invoices: Stub, md: Metadata) -> None:
     created = await create(invoices, md)
     err = await fails(
         invoices.PayInvoice(pb.PayInvoiceRequest(id=created.id), metadata=md),
-        Code.UNIMPLEMENTED,
+        Code.FAILED_PRECONDITION,
     )
-    assert error_info(err).reason == "NOT_IMPLEMENTED"
+    assert error_info(err).reason == "INVOICE_NOT_PAYABLE"
+    assert error_info(err).metadata["status"] == "draft"
 
 
 # ---- authentication and permissions -------------------------------------------------

@@ -26,7 +26,6 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from invoicing.v1 import (
     allocations_pb2,
-    allocations_pb2_grpc,
     connections_pb2,
     connections_pb2_grpc,
     invoices_pb2,
@@ -34,7 +33,6 @@ from invoicing.v1 import (
     provenance_pb2,
     provenance_pb2_grpc,
     records_pb2,
-    records_pb2_grpc,
 )
 
 from service import app, config, ids, interceptors
@@ -185,10 +183,8 @@ async def test_grpcurl_without_token_reports_unauthenticated(target: str) -> Non
 
 
 PENDING_CALLS = [
-    (allocations_pb2_grpc.AllocationServiceStub, "ListAllocations", allocations_pb2),
     (connections_pb2_grpc.ConnectionServiceStub, "ListConnections", connections_pb2),
     (provenance_pb2_grpc.ProvenanceServiceStub, "ListInvoiceProvenances", provenance_pb2),
-    (records_pb2_grpc.RecordsServiceStub, "QueryRecords", records_pb2),
 ]
 
 
@@ -210,9 +206,9 @@ async def test_pending_service_is_unimplemented_with_reason(
 async def test_pending_service_without_token_is_unauthenticated(
     channel: grpc.aio.Channel,
 ) -> None:
-    stub = allocations_pb2_grpc.AllocationServiceStub(channel)
+    stub = connections_pb2_grpc.ConnectionServiceStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await stub.ListAllocations(allocations_pb2.ListAllocationsRequest())
+        await stub.ListConnections(connections_pb2.ListConnectionsRequest())
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 

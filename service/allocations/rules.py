@@ -1,0 +1,352 @@
+"""Allocation rules: plain values in, values or domain errors out. No I/O.
+
+Conversion model (DESIGN.md section 4): a rate states `1 base = rate quote`. Converting
+base -> quote multiplies, quote -> base divides; the result is rounded half up to the
+target currency's minor unit, once per conversion. The stored amounts of an allocation
+therefore reconcile exactly: `invoice_amount == convert(amount, rate)` and
+`accounting_amount == convert(invoice_amount, accounting rate)` (or a copy of `amount` /
+`invoice_amount` when the accounting currency is one of them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_DOWN, Context, Decimal
+
+from service import errors
+from service.etags import etag_of
+from service.money import format_decimal, format_money, parse_money, quantum, round_half_up
+
+RECEIVABLE = "receivable"
+PAYABLE = "payable"
+FULL = "full"
+PARTIAL = "partial"
+ZERO = Decimal(0)
+DEFAULT_ACCOUNTING_CURRENCY = "EUR"
+_DIVISION = Context(prec=60)
+
+
+@dataclass(frozen=True)
+class Rate:
+    id: uuid.UUID
+    base_currency: str
+    quote_currency: str
+    rate: Decimal
+    rate_date: date
+    source: str
+    created_at: datetime | None = None
+    created_by: str = ""
+
+    def converts(self, source: str, target: str) -> bool:
+        return {self.base_currency, self.quote_currency} == {source, target}
+
+    def describe(self) -> str:
+        return (
+            f"1 {self.base_currency} = {format_decimal(self.rate)} {self.quote_currency}"
+            f" ({self.source}, {self.rate_date.isoformat()})"
+        )
+
+
+@dataclass(frozen=True)
+class Transaction:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    app_id: str | None
+    direction: str
+    amount: Decimal
+    currency: str
+    allocated_amount: Decimal
+    value_date: date
+    reference: str
+    counterparty_id: uuid.UUID | None
+    subscription_id: uuid.UUID | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    updated_by: str
+    deleted_at: datetime | None
+    deleted_by: str | None
+
+    @property
+    def unallocated_amount(self) -> Decimal:
+        return self.amount - self.allocated_amount
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.version)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    app_id: str | None
+    invoice_id: uuid.UUID
+    transaction_id: uuid.UUID
+    exchange_rate_id: uuid.UUID | None
+    accounting_exchange_rate_id: uuid.UUID | None
+    subscription_id: uuid.UUID | None
+    amount: Decimal
+    currency: str
+    invoice_amount: Decimal
+    invoice_currency: str
+    accounting_amount: Decimal
+    accounting_currency: str
+    allocation_type: str
+    composite_fx_rate: str | None
+    composite_invoice_transaction_summary: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    created_by: str
+    updated_by: str
+    deleted_at: datetime | None
+    deleted_by: str | None
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.version)
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace_id: uuid.UUID
+    name: str = ""
+    accounting_currency: str = DEFAULT_ACCOUNTING_CURRENCY
+    version: int = 0
+    updated_at: datetime | None = None
+    updated_by: str = ""
+
+    @property
+    def etag(self) -> str:
+        return etag_of(self.version)
+
+
+@dataclass(frozen=True)
+class TransactionDraft:
+    direction: str
+    amount: Decimal
+    currency: str
+    value_date: date | None
+    reference: str
+    counterparty_id: uuid.UUID | None
+    subscription_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class RateDraft:
+    base_currency: str
+    quote_currency: str
+    rate: Decimal
+    rate_date: date
+    source: str
+
+
+@dataclass(frozen=True)
+class Payee:
+    """What an allocation needs to know about its invoice (a locked row)."""
+
+    id: uuid.UUID
+    number: str | None
+    status: str
+    direction: str
+    currency: str
+    total: Decimal
+    amount_paid: Decimal
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.total - self.amount_paid
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """The reconciled amounts of one allocation."""
+
+    amount: Decimal
+    currency: str
+    invoice_amount: Decimal
+    invoice_currency: str
+    accounting_amount: Decimal
+    accounting_currency: str
+
+
+def convert(value: Decimal, rate: Rate, source: str, target: str) -> Decimal:
+    """`value` in `source` expressed in `target` with `rate`, rounded half up once."""
+    if source == target:
+        return value
+    if (rate.base_currency, rate.quote_currency) == (source, target):
+        return round_half_up(value * rate.rate, target)
+    if (rate.base_currency, rate.quote_currency) == (target, source):
+        return round_half_up(_DIVISION.divide(value, rate.rate), target)
+    raise ValueError(f"{rate.describe()} does not convert {source} to {target}")
+
+
+def amounts(
+    amount: Decimal,
+    currency: str,
+    *,
+    invoice_currency: str,
+    accounting_currency: str,
+    rate: Rate | None,
+    accounting_rate: Rate | None,
+) -> Amounts:
+    """Convert a transaction amount into the invoice and the accounting currencies."""
+    invoice_amount = amount if rate is None else convert(amount, rate, currency, invoice_currency)
+    if accounting_currency == invoice_currency:
+        accounting_amount = invoice_amount
+    elif accounting_currency == currency:
+        accounting_amount = amount
+    elif accounting_rate is None:
+        raise ValueError("an accounting rate is needed")
+    else:
+        accounting_amount = convert(
+            invoice_amount, accounting_rate, invoice_currency, accounting_currency
+        )
+    return Amounts(
+        amount, currency, invoice_amount, invoice_currency, accounting_amount, accounting_currency
+    )
+
+
+def accounting_pair_needs_rate(currency: str, invoice_currency: str, accounting: str) -> bool:
+    return accounting not in (currency, invoice_currency)
+
+
+def largest_amount_within(due: Decimal, rate: Rate, source: str, target: str) -> Decimal:
+    """The largest `source` amount whose conversion into `target` does not exceed `due`.
+
+    Used for "pay the amount due" in a foreign currency. When the source currency's minor
+    unit is worth more than the target's, `due` itself may be unreachable; the result then
+    converts to slightly less than `due`.
+    """
+    unit = quantum(source)
+    if (rate.base_currency, rate.quote_currency) == (source, target):
+        guess = _DIVISION.divide(due, rate.rate)
+    else:
+        guess = due * rate.rate
+    candidate = guess.quantize(unit, rounding=ROUND_DOWN)
+    while convert(candidate + unit, rate, source, target) <= due:
+        candidate += unit
+    while candidate > ZERO and convert(candidate, rate, source, target) > due:
+        candidate -= unit
+    return candidate
+
+
+def allocation_type(payee_after: Payee) -> str:
+    return FULL if payee_after.amount_due == ZERO else PARTIAL
+
+
+def check_payable(payee: Payee) -> None:
+    if payee.status != "issued":
+        raise errors.failed_precondition(
+            f"only issued invoices accept payments; this one is {payee.status}",
+            "INVOICE_NOT_PAYABLE",
+            status=payee.status,
+        )
+
+
+def check_direction(payee: Payee, transaction: Transaction) -> None:
+    if payee.direction != transaction.direction:
+        raise errors.failed_precondition(
+            f"a {transaction.direction} transaction cannot pay a {payee.direction} invoice",
+            "DIRECTION_MISMATCH",
+            transactionDirection=transaction.direction,
+            invoiceDirection=payee.direction,
+        )
+
+
+def check_unallocated(transaction: Transaction, amount: Decimal) -> None:
+    if amount > transaction.unallocated_amount:
+        currency = transaction.currency
+        raise errors.failed_precondition(
+            f"{format_money(amount, currency)} {currency} exceeds the transaction's unallocated"
+            f" {format_money(transaction.unallocated_amount, currency)} {currency}",
+            "AMOUNT_EXCEEDS_UNALLOCATED",
+            amount=format_money(amount, currency),
+            unallocatedAmount=format_money(transaction.unallocated_amount, currency),
+            transactionAmount=format_money(transaction.amount, currency),
+            currency=currency,
+        )
+
+
+def check_within_due(payee: Payee, invoice_amount: Decimal) -> None:
+    if invoice_amount > payee.amount_due:
+        currency = payee.currency
+        raise errors.failed_precondition(
+            f"{format_money(invoice_amount, currency)} {currency} exceeds the invoice's amount"
+            f" due {format_money(payee.amount_due, currency)} {currency}",
+            "AMOUNT_EXCEEDS_AMOUNT_DUE",
+            invoiceAmount=format_money(invoice_amount, currency),
+            amountDue=format_money(payee.amount_due, currency),
+            amountPaid=format_money(payee.amount_paid, currency),
+            total=format_money(payee.total, currency),
+            currency=currency,
+        )
+
+
+def check_not_zero(invoice_amount: Decimal, field_path: str) -> None:
+    if invoice_amount <= ZERO:
+        raise errors.invalid(
+            field_path,
+            "converts to zero in the invoice currency",
+            reason="AMOUNT_TOO_SMALL",
+        )
+
+
+def check_rate_given(rate: Rate, source: str, target: str, field_path: str) -> None:
+    if source == target:
+        raise errors.invalid(
+            field_path,
+            "must be empty: the transaction and the invoice have the same currency",
+            reason="EXCHANGE_RATE_NOT_NEEDED",
+        )
+    if not rate.converts(source, target):
+        raise errors.invalid(
+            field_path,
+            f"{rate.describe()} does not convert {source} to {target}",
+            reason="EXCHANGE_RATE_PAIR_MISMATCH",
+        )
+
+
+def no_rate(source: str, target: str, on: date) -> errors.DomainError:
+    return errors.failed_precondition(
+        f"no exchange rate between {source} and {target} on or before {on.isoformat()}",
+        "NO_EXCHANGE_RATE",
+        baseCurrency=source,
+        quoteCurrency=target,
+        date=on.isoformat(),
+    )
+
+
+def parse_positive(text: str, currency: str, field_path: str) -> Decimal:
+    """A required amount in `currency`, > 0, exact to its minor unit."""
+    value = parse_money(text, currency, field_path)
+    if value <= ZERO:
+        raise errors.invalid(
+            field_path, "must be greater than 0", reason="OUT_OF_RANGE", minimum="0"
+        )
+    return value
+
+
+def check_deletable(transaction: Transaction) -> None:
+    if transaction.allocated_amount > ZERO:
+        raise errors.failed_precondition(
+            "the transaction has live allocations; reverse them first",
+            "TRANSACTION_HAS_ALLOCATIONS",
+            allocatedAmount=format_money(transaction.allocated_amount, transaction.currency),
+        )
+
+
+def composite_fx_rate(*rates: Rate | None) -> str | None:
+    applied = [rate.describe() for rate in rates if rate is not None]
+    return "; ".join(applied) or None
+
+
+def summary(
+    invoice_label: str, transaction_label: str, amount: Decimal, currency: str, kind: str
+) -> str:
+    money = f"{format_money(amount, currency)} {currency}"
+    return f"{invoice_label} <- {transaction_label} {money} ({kind})"

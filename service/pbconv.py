@@ -1,0 +1,66 @@
+"""Protobuf <-> Python value helpers shared by the edge converters (`*/convert.py`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
+
+from service import errors, ids
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ts(value: datetime | None) -> Timestamp | None:
+    """Timestamp from an aware datetime (timedelta arithmetic: exact, and C-fast)."""
+    if value is None:
+        return None
+    delta = value - _EPOCH
+    return Timestamp(seconds=delta.days * 86400 + delta.seconds, nanos=delta.microseconds * 1000)
+
+
+def pb_date(value: date | None) -> date_pb2.Date | None:
+    if value is None:
+        return None
+    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def date_from_pb(value: date_pb2.Date, field_path: str) -> date | None:
+    """None for an unset (all zero) Date; INVALID_ARGUMENT for a non-calendar one."""
+    if value.year == 0 and value.month == 0 and value.day == 0:
+        return None
+    try:
+        return date(value.year, value.month, value.day)
+    except ValueError as exc:
+        raise errors.invalid(
+            field_path, "is not a valid calendar date", reason="INVALID_DATE"
+        ) from exc
+
+
+def text(value: str, field_path: str, *, max_length: int) -> str:
+    if "\x00" in value:
+        raise errors.invalid(field_path, "must not contain NUL characters", reason="INVALID_TEXT")
+    if len(value) > max_length:
+        raise errors.invalid(
+            field_path,
+            f"must be at most {max_length} characters",
+            reason="TOO_LONG",
+            maxLength=str(max_length),
+        )
+    return value
+
+
+def required_id(value: str, resource: str, field_path: str) -> uuid.UUID:
+    if value == "":
+        raise errors.invalid(field_path, "is required", reason="REQUIRED")
+    return ids.decode_id(value, ids.PREFIXES[resource], field_path)
+
+
+def optional_id(value: str, resource: str, field_path: str) -> uuid.UUID | None:
+    return None if value == "" else ids.decode_id(value, ids.PREFIXES[resource], field_path)
+
+
+def public_id(resource: str, value: uuid.UUID | None) -> str:
+    return "" if value is None else ids.encode_id(ids.PREFIXES[resource], value)
