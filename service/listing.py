@@ -174,7 +174,7 @@ def _joined(resource: Resource, clauses: Sequence[ColumnElement[Any]]) -> FromCl
     """The root outer-joined to the relations the clauses reference (and no others)."""
     used: set[Any] = set()
     for clause in clauses:
-        used.update(find_tables(clause, include_aliases=True))
+        used.update(find_tables(clause, check_columns=True, include_aliases=True))
     joined: FromClause = resource.table
     for join in resource.joins:
         if join.target in used:

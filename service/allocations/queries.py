@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, func
 
 from service import ids
+from service.allocations import rules
 from service.allocations.models import allocations, exchange_rates, transactions, workspace_settings
 from service.filtering import FieldType, FilterField
 from service.invoices.models import invoices
@@ -217,7 +218,13 @@ _ALLOCATION_FIELDS = [
         [
             FilterField("id", a.tenant_id, T.UUID),
             FilterField("name", w.name, T.TEXT),
-            FilterField("accounting_currency", w.accounting_currency, T.ENUM, CURRENCIES),
+            # A workspace never configured has no settings row: the default applies.
+            FilterField(
+                "accounting_currency",
+                func.coalesce(w.accounting_currency, rules.DEFAULT_ACCOUNTING_CURRENCY),
+                T.ENUM,
+                CURRENCIES,
+            ),
         ],
     ),
 ]

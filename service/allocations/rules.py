@@ -218,21 +218,27 @@ def accounting_pair_needs_rate(currency: str, invoice_currency: str, accounting:
 def largest_amount_within(due: Decimal, rate: Rate, source: str, target: str) -> Decimal:
     """The largest `source` amount whose conversion into `target` does not exceed `due`.
 
-    Used for "pay the amount due" in a foreign currency. When the source currency's minor
-    unit is worth more than the target's, `due` itself may be unreachable; the result then
-    converts to slightly less than `due`.
+    Used for "pay the amount due" in a foreign currency. Conversion rounds half up, so
+    x converts to at most `due` exactly when x (times or divided by the rate) is below
+    `due` + half a target unit: the answer is the last source unit under that bound.
+    When the source currency's unit is worth more than the target's, `due` itself may
+    be unreachable; the result then converts to slightly less than `due`.
     """
     unit = quantum(source)
+    bound = due + quantum(target) / 2
     if (rate.base_currency, rate.quote_currency) == (source, target):
-        guess = _DIVISION.divide(due, rate.rate)
+        limit = _DIVISION.divide(bound, rate.rate)
     else:
-        guess = due * rate.rate
-    candidate = guess.quantize(unit, rounding=ROUND_DOWN)
+        limit = _DIVISION.multiply(bound, rate.rate)
+    candidate = limit.quantize(unit, rounding=ROUND_DOWN)
+    if candidate == limit:
+        candidate -= unit
+    # The bound is computed to 60 digits; these steps only absorb its last-digit error.
     while convert(candidate + unit, rate, source, target) <= due:
         candidate += unit
     while candidate > ZERO and convert(candidate, rate, source, target) > due:
         candidate -= unit
-    return candidate
+    return max(candidate, ZERO)
 
 
 def allocation_type(payee_after: Payee) -> str:
