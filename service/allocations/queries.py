@@ -129,6 +129,8 @@ txn = transactions.alias("rel_transaction")
 fxr = exchange_rates.alias("rel_exchange_rate")
 wks = workspace_settings.alias("rel_workspace")
 i, x, f, w = inv.c, txn.c, fxr.c, wks.c
+# A workspace never configured has no settings row: its name is "" as the API shows it.
+WORKSPACE_NAME = func.coalesce(w.name, "")
 
 _ALLOCATION_FIELDS = [
     _id("id", a.id, "allocation"),
@@ -217,7 +219,7 @@ _ALLOCATION_FIELDS = [
         "workspace",
         [
             FilterField("id", a.tenant_id, T.UUID),
-            FilterField("name", w.name, T.TEXT),
+            FilterField("name", WORKSPACE_NAME, T.TEXT),
             # A workspace never configured has no settings row: the default applies.
             FilterField(
                 "accounting_currency",
@@ -256,7 +258,7 @@ ALLOCATIONS = Resource(
         SortField("transaction.amount", x.amount, T.NUMBER, nullable=True),
         SortField("transaction.value_date", x.value_date, T.DATE, nullable=True),
         SortField("exchange_rate.rate_date", f.rate_date, T.DATE, nullable=True),
-        SortField("workspace.name", w.name, T.TEXT, nullable=True),
+        SortField("workspace.name", WORKSPACE_NAME, T.TEXT),
     ),
     joins=(
         Join(inv, and_(i.tenant_id == a.tenant_id, i.id == a.invoice_id)),

@@ -206,6 +206,8 @@ def body_fields(binding: Binding, message: Message, body: bytes) -> dict[str, An
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"malformed JSON body: {exc}") from exc
+        except RecursionError:
+            raise BadRequest("malformed JSON body: nested too deeply") from None
     if not isinstance(data, dict):
         raise BadRequest("the JSON body must be an object")
     target = message if binding.body == "*" else getattr(message, binding.body, None)

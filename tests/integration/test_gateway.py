@@ -17,7 +17,8 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -26,11 +27,12 @@ import asyncpg
 import grpc
 import httpx
 import pytest
-from google.protobuf import json_format, message_factory
+from google.protobuf import field_mask_pb2, json_format, message_factory
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2  # noqa: F401  (detail types in the pool)
+from invoicing.v1 import allocations_pb2 as apb
+from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as pb
-from invoicing.v1 import invoices_pb2_grpc
 
 from service import app, ids
 from service.gateway.app import Gateway, GatewayConfig
@@ -39,11 +41,16 @@ from service.gateway.server import GatewaySettings, build_app, services
 from tests.conftest import Tokens, count_invoices, error_info, rich_status, sample_invoice
 
 Stub = invoices_pb2_grpc.InvoiceServiceStub
+AllocationStub = allocations_pb2_grpc.AllocationServiceStub
 Metadata = tuple[tuple[str, str], ...]
 Json = dict[str, Any]
 
 BINDINGS = bindings_from_services(services())
 INVOICE_SERVICE = "invoicing.v1.InvoiceService"
+ALLOCATION_SERVICE = "invoicing.v1.AllocationService"
+RECORDS_SERVICE = "invoicing.v1.RecordsService"
+# Served; ProvenanceService and ConnectionService still answer UNIMPLEMENTED.
+SERVED_SERVICES = frozenset({INVOICE_SERVICE, ALLOCATION_SERVICE, RECORDS_SERVICE})
 PARTY = "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11"  # sample_invoice's counterparty
 UNKNOWN_ID = "inv_01JD6N8Q6Z7T3M3Y5C4V8R2K1P"  # well formed, never created
 ERROR_KEYS = {"code", "status", "title", "message", "details", "meta"}
@@ -174,33 +181,11 @@ def as_json(message: Message) -> Json:
 _VARIABLE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:=[^}]*)?\}")
 _PREFIX_BY_COLLECTION = {
     "invoices": "inv",
-    "transactions": "txn",
-    "exchange-rates": "fxr",
-    "allocations": "alc",
-    "invoice-transactions": "alc",
     "invoice-workspace-connectors": "prv",
     "invoice-connections": "con",
 }
 # Sensible requests for the rpcs of the services that are contract-only for now.
 _PENDING_REQUESTS: dict[str, Json] = {
-    "CreateTransaction": {
-        "transaction": {"amount": "100.00", "currency": "EUR", "reference": "wire-1"},
-    },
-    "CreateExchangeRate": {
-        "exchange_rate": {"base_currency": "USD", "quote_currency": "EUR", "rate": "0.92"},
-    },
-    "CreateAllocation": {"allocation": {"amount": "100.00", "currency": "EUR"}},
-    "GetWorkspaceSettings": {"workspace_id": "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09"},
-    "UpdateWorkspaceSettings": {
-        "settings": {"accounting_currency": "EUR"},
-        "update_mask": "accountingCurrency",  # proto3 JSON: lowerCamel paths
-        "workspace_id": "7d3c2b1a-0f9e-4d8c-b7a6-5e4d3c2b1a09",
-    },
-    "QueryRecords": {
-        "root": "invoice_transactions",
-        "where_clause": {"amount": {"gt": 100}},
-        "limit": 10,
-    },
     "CreateInvoiceProvenance": {
         "invoice_provenance": {"invoice_id": UNKNOWN_ID, "connection_id": "con_x"},
     },
@@ -209,6 +194,63 @@ _PENDING_REQUESTS: dict[str, Json] = {
 }
 # Fields that legitimately differ between the two calls when each side writes its own row.
 _PER_ROW = frozenset({"id", "created_at", "updated_at", "etag"})
+# An allocation's invoice_transaction_id is its id (seed 003), so it differs with it.
+_PER_ALLOCATION = _PER_ROW | {"invoice_transaction_id"}
+
+# The rows the allocation plans create (over gRPC, in the test's tenant): a USD payment
+# received, allocated to EUR invoices (1440.00 each) at 1 USD = 0.92 EUR.
+TRANSACTION_JSON: Json = {
+    "direction": "TRANSACTION_DIRECTION_RECEIVABLE",
+    "amount": "500.00",
+    "currency": "USD",
+    "value_date": {"year": 2026, "month": 4, "day": 28},
+    "reference": "wire-1",
+    "counterparty_id": PARTY,
+}
+RATE_JSON: Json = {
+    "base_currency": "USD",
+    "quote_currency": "EUR",
+    "rate": "0.92",
+    "rate_date": {"year": 2026, "month": 4, "day": 28},
+    "source": "ecb",
+}
+UNKNOWN_TXN = "txn_01JD6N8Q6Z7T3M3Y5C4V8R2K1P"  # well formed, never created
+
+# Bad input for the served rpcs: the whole request message, and the field its BadRequest
+# must name. The ids are unknown ones; where the rpc looks its rows up before it checks the
+# amount (PayInvoice, CreateAllocation), the plan puts real ones in.
+_INVALID_REQUESTS: dict[str, tuple[Json, str]] = {
+    "PayInvoice": ({"id": UNKNOWN_ID, "amount": "-1.00"}, "amount"),
+    "CreateTransaction": (
+        {"transaction": {**TRANSACTION_JSON, "amount": "10.001"}},
+        "transaction.amount",
+    ),
+    "GetTransaction": ({"id": "txn_not-an-id"}, "id"),
+    "ListTransactions": ({"filter": "bogus_field = 1", "limit": 5}, "filter"),
+    "DeleteTransaction": ({"id": UNKNOWN_ID}, "id"),  # an invoice id: wrong prefix
+    "CreateExchangeRate": (
+        {"exchange_rate": {**RATE_JSON, "quote_currency": "USD"}},
+        "exchange_rate.quote_currency",
+    ),
+    "GetExchangeRate": ({"id": "fxr_not-an-id"}, "id"),
+    "ListExchangeRates": ({"order_by": "bogus_field", "limit": 5}, "order_by"),
+    "CreateAllocation": (
+        {"allocation": {"invoice_id": UNKNOWN_ID, "transaction_id": UNKNOWN_TXN, "amount": "0"}},
+        "allocation.amount",
+    ),
+    "GetAllocation": ({"id": "alc_not-an-id"}, "id"),
+    "ListAllocations": ({"workspace_id": "not-a-uuid", "limit": 5}, "workspace_id"),
+    "DeleteAllocation": ({"id": UNKNOWN_TXN}, "id"),  # a transaction id: wrong prefix
+    "GetWorkspaceSettings": ({"workspace_id": "not-a-uuid"}, "workspace_id"),
+    "UpdateWorkspaceSettings": (
+        {"settings": {"accounting_currency": "ZZZ"}, "update_mask": "accountingCurrency"},
+        "settings.accounting_currency",
+    ),
+    "QueryRecords": (
+        {"root": "invoice_transactions", "where_clause": {"amount": {"gt": 100}}, "limit": 10},
+        "where_clause",
+    ),
+}
 
 
 @dataclass
@@ -218,6 +260,8 @@ class Plan:
     expect: str  # "OK" or the gRPC code name both calls must give
     ignore: frozenset[str] = frozenset()  # top-level response fields that may differ
     authenticated: bool = True
+    violated: str = ""  # INVALID_ARGUMENT: a field the BadRequest must name
+    shows: Json = field(default_factory=dict)  # top-level values the response must have
 
 
 def _random_id(binding: Binding) -> str:
@@ -253,8 +297,27 @@ def _pending_request(binding: Binding) -> Json:
     return request
 
 
+def _key() -> Json:
+    """A fresh idempotency key (each side of a writing rpc gets its own)."""
+    return {"request_id": str(uuid.uuid4())}
+
+
+def _refused_plan(name: str, variant: str, real: Json | None = None) -> Plan:
+    """The bad-input case of a served rpc (`real`: the request with real rows' ids), or the
+    same request without a token (no rows needed: auth comes first)."""
+    request, named = _INVALID_REQUESTS[name]
+    if variant == "unauthenticated":
+        return Plan(request, copy.deepcopy(request), "UNAUTHENTICATED", authenticated=False)
+    request = real or request
+    return Plan(request, copy.deepcopy(request), "INVALID_ARGUMENT", violated=named)
+
+
 async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Metadata) -> Plan:
     name = binding.rpc.name
+    if name == "PayInvoice" and variant != "ok":
+        invalid = variant == "invalid"
+        real = {"id": await fresh(invoices, md, "issued"), "amount": "-1.00"} if invalid else None
+        return _refused_plan(name, variant, real)
     if variant != "ok":  # "invalid", and "unauthenticated" (no row needed: auth comes first)
         authenticated = variant != "unauthenticated"
         expect = "UNAUTHENTICATED" if not authenticated else "NOT_FOUND"
@@ -267,17 +330,13 @@ async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Meta
             expect = expect if not authenticated else "INVALID_ARGUMENT"
         elif name == "UpdateInvoice":
             request = {"invoice": {"id": UNKNOWN_ID, "notes": "x"}, "update_mask": "notes"}
-        elif name == "PayInvoice":
-            expect = expect if not authenticated else "UNIMPLEMENTED"
         return Plan(request, copy.deepcopy(request), expect, authenticated=authenticated)
 
     async def each(state: str, extra: Json) -> tuple[Json, Json]:
         rest_id, grpc_id = await fresh(invoices, md, state), await fresh(invoices, md, state)
         return {"id": rest_id, **extra}, {"id": grpc_id, **extra}
 
-    def key() -> Json:
-        return {"request_id": str(uuid.uuid4())}
-
+    key = _key
     if name == "CreateInvoice":
         return Plan(
             {"invoice": INVOICE_JSON, **key()}, {"invoice": INVOICE_JSON, **key()}, "OK", _PER_ROW
@@ -322,8 +381,199 @@ async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Meta
         voided = _PER_ROW | {"number", "issued_at", "voided_at"}
         return Plan({**rest, **key()}, {**grpc_, **key()}, "OK", voided)
     if name == "PayInvoice":
-        rest, grpc_ = await each("issued", {"amount": "100.00", "reference": "wire-1"})
-        return Plan({**rest, **key()}, {**grpc_, **key()}, "UNIMPLEMENTED")
+        # No amount: the amount due. Both invoices get fully paid at the same stated time.
+        paid_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        rest, grpc_ = await each("issued", {"paid_at": paid_at, "reference": "wire-1"})
+        paid = {
+            "payment_status": "PAYMENT_STATUS_PAID",
+            "amount_paid": "1440.00",
+            "amount_due": "0.00",
+            "paid_at": paid_at,
+        }
+        issued = _PER_ROW | {"number", "issued_at"}
+        return Plan({**rest, **key()}, {**grpc_, **key()}, "OK", issued, shows=paid)
+    raise AssertionError(f"no parity plan for {binding.rpc.full_name}: add one")
+
+
+@dataclass
+class Rows:
+    """Creates what the allocation plans need, over gRPC, in the test's tenant."""
+
+    invoices: Stub
+    allocations: AllocationStub
+    md: Metadata
+
+    async def invoice(self) -> str:
+        """An issued EUR invoice of 1440.00."""
+        return await fresh(self.invoices, self.md, "issued")
+
+    async def transaction(self, **overrides: Any) -> str:
+        transaction = json_format.ParseDict({**TRANSACTION_JSON, **overrides}, apb.Transaction())
+        request = apb.CreateTransactionRequest(transaction=transaction)
+        created = await self.allocations.CreateTransaction(request, metadata=self.md)
+        return str(created.id)
+
+    async def rate(self, **overrides: Any) -> str:
+        rate = json_format.ParseDict({**RATE_JSON, **overrides}, apb.ExchangeRate())
+        request = apb.CreateExchangeRateRequest(exchange_rate=rate)
+        created = await self.allocations.CreateExchangeRate(request, metadata=self.md)
+        return str(created.id)
+
+    async def allocation(self, allocation: Json) -> str:
+        request = apb.CreateAllocationRequest(
+            allocation=json_format.ParseDict(allocation, apb.Allocation())
+        )
+        created = await self.allocations.CreateAllocation(request, metadata=self.md)
+        return str(created.id)
+
+    async def allocation_body(self) -> Json:
+        """What CreateAllocation takes: 100.00 USD of a new transaction to a new invoice."""
+        invoice_id, transaction_id = await self.invoice(), await self.transaction()
+        return {
+            "invoice_id": invoice_id,
+            "transaction_id": transaction_id,
+            "exchange_rate_id": await self.rate(),
+            "amount": "100.00",
+            "currency": "USD",
+        }
+
+    async def delete_transaction(self, transaction_id: str) -> None:
+        request = apb.DeleteTransactionRequest(id=transaction_id)
+        await self.allocations.DeleteTransaction(request, metadata=self.md)
+
+    async def reverse(self, allocation_id: str) -> None:
+        request = apb.DeleteAllocationRequest(id=allocation_id)
+        await self.allocations.DeleteAllocation(request, metadata=self.md)
+
+
+async def _allocation_plan(binding: Binding, variant: str, rows: Rows, tenant: uuid.UUID) -> Plan:
+    """AllocationService, and RecordsService (whose one root is the allocations)."""
+    name = binding.rpc.name
+    if name == "CreateAllocation" and variant == "invalid":
+        real = {"allocation": {**await rows.allocation_body(), "amount": "0"}}
+        return _refused_plan(name, variant, real)
+    if variant != "ok":
+        return _refused_plan(name, variant)
+
+    if name == "CreateTransaction":
+        created = {"unallocated_amount": "500.00", "allocated_amount": "0.00"}
+        return Plan(
+            {"transaction": TRANSACTION_JSON, **_key()},
+            {"transaction": TRANSACTION_JSON, **_key()},
+            "OK",
+            _PER_ROW,
+            shows=created,
+        )
+    if name == "GetTransaction":
+        shared = {"id": await rows.transaction()}
+        return Plan(shared, dict(shared), "OK", shows=shared)
+    if name == "ListTransactions":
+        for amount in ("100.00", "200.00", "300.00"):
+            await rows.transaction(amount=amount)
+        await rows.transaction(amount="250.00", currency="EUR")
+        await rows.delete_transaction(await rows.transaction(amount="400.00"))
+        query = {
+            "limit": 2,
+            "order_by": "amount",
+            "direction": "asc",
+            "filter": "currency = USD AND amount >= 200",
+            "show_deleted": True,
+            "include_total": True,
+        }
+        return Plan(query, dict(query), "OK", frozenset({"next_cursor"}), shows={"total": 3})
+    if name == "DeleteTransaction":
+        rest, grpc_ = {"id": await rows.transaction()}, {"id": await rows.transaction()}
+        return Plan(rest, grpc_, "OK", _PER_ROW | {"deleted_at"})
+
+    if name == "CreateExchangeRate":
+        # (base, quote, date, source) is unique: each side states its own source.
+        return Plan(
+            {"exchange_rate": {**RATE_JSON, "source": "parity-rest"}, **_key()},
+            {"exchange_rate": {**RATE_JSON, "source": "parity-grpc"}, **_key()},
+            "OK",
+            _PER_ROW | {"source"},
+            shows={"rate": "0.92", "source": "parity-rest"},
+        )
+    if name == "GetExchangeRate":
+        shared = {"id": await rows.rate()}
+        return Plan(shared, dict(shared), "OK", shows=shared)
+    if name == "ListExchangeRates":
+        for day in (1, 2, 3):
+            await rows.rate(rate_date={"year": 2026, "month": 4, "day": day})
+        await rows.rate(base_currency="GBP", rate="1.15")
+        query = {
+            "limit": 2,
+            "order_by": "rate_date",
+            "direction": "asc",
+            "filter": 'base_currency = "USD" AND quote_currency = "EUR"',
+            "include_total": True,
+        }
+        return Plan(query, dict(query), "OK", frozenset({"next_cursor"}), shows={"total": 3})
+
+    if name == "CreateAllocation":
+        # Both sides take 100.00 USD of the same payment for the same invoice.
+        body = await rows.allocation_body()
+        partial = {"invoice_amount": "92.00", "allocation_type": "ALLOCATION_TYPE_PARTIAL"}
+        return Plan(
+            {"allocation": body, **_key()},
+            {"allocation": body, **_key()},
+            "OK",
+            _PER_ALLOCATION,
+            shows=partial,
+        )
+    if name == "GetAllocation":
+        shared = {"id": await rows.allocation(await rows.allocation_body())}
+        return Plan(shared, dict(shared), "OK", shows=shared)
+    if name in ("ListAllocations", "QueryRecords"):
+        body = await rows.allocation_body()
+        for amount in ("10.00", "20.00", "30.00", "40.00"):
+            await rows.allocation({**body, "amount": amount})
+        await rows.reverse(await rows.allocation({**body, "amount": "25.00"}))
+        if name == "ListAllocations":
+            query: Json = {
+                "limit": 2,
+                "order_by": "amount",
+                "direction": "asc",
+                "filter": "allocation_type = PARTIAL AND invoice.total > 100 AND amount >= 20",
+                "include_total": True,
+                "workspace_id": str(tenant),
+            }
+        else:
+            query = {
+                "root": "invoice_transactions",
+                "where_clause": {
+                    "_and": [{"amount": {"_gte": "20"}}, {"invoice": {"total": {"_gt": 100}}}]
+                },
+                "order_by": {"field": "amount", "direction": "asc"},
+                "limit": 2,
+                "include_total": True,
+                "workspace_id": str(tenant),
+            }
+        return Plan(query, dict(query), "OK", frozenset({"next_cursor"}), shows={"total": 3})
+    if name == "DeleteAllocation":
+        body = await rows.allocation_body()
+        rest, grpc_ = {"id": await rows.allocation(body)}, {"id": await rows.allocation(body)}
+        return Plan(rest, grpc_, "OK", _PER_ALLOCATION | {"deleted_at"})
+
+    if name == "GetWorkspaceSettings":
+        named = apb.UpdateWorkspaceSettingsRequest(
+            settings=apb.WorkspaceSettings(name="Parity workspace"),
+            update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+        )
+        await rows.allocations.UpdateWorkspaceSettings(named, metadata=rows.md)
+        shared = {"workspace_id": str(tenant)}
+        return Plan(shared, dict(shared), "OK", shows={**shared, "name": "Parity workspace"})
+    if name == "UpdateWorkspaceSettings":
+        # The same change twice, REST first: only the stamp and etag of the write differ.
+        change = {
+            "settings": {"accounting_currency": "USD", "name": "Parity"},
+            "update_mask": "accountingCurrency,name",
+            "workspace_id": str(tenant),
+        }
+        settled = {"accounting_currency": "USD", "name": "Parity"}
+        return Plan(
+            change, copy.deepcopy(change), "OK", frozenset({"updated_at", "etag"}), shows=settled
+        )
     raise AssertionError(f"no parity plan for {binding.rpc.full_name}: add one")
 
 
@@ -382,7 +632,7 @@ async def call_grpc(
 
 def _variants(binding: Binding) -> list[str]:
     own = ["ok", "unauthenticated"]
-    return [*own, "invalid"] if binding.rpc.containing_service.full_name == INVOICE_SERVICE else own
+    return [*own, "invalid"] if binding.rpc.containing_service.full_name in SERVED_SERVICES else own
 
 
 PARITY_CASES = [
@@ -407,11 +657,17 @@ async def test_rest_and_grpc_give_the_same_result(
     http: httpx.AsyncClient,
     channel: grpc.aio.Channel,
     invoices: Stub,
+    allocations: AllocationStub,
     md: Metadata,
     auth: dict[str, str],
+    tenant: uuid.UUID,
 ) -> None:
-    if binding.rpc.containing_service.full_name == INVOICE_SERVICE:
+    service = binding.rpc.containing_service.full_name
+    if service == INVOICE_SERVICE:
         plan = await _invoice_plan(binding, variant, invoices, md)
+    elif service in SERVED_SERVICES:
+        rows = Rows(invoices, allocations, md)
+        plan = await _allocation_plan(binding, variant, rows, tenant)
     else:
         request = _pending_request(binding)
         authenticated = variant == "ok"
@@ -438,6 +694,8 @@ async def test_rest_and_grpc_give_the_same_result(
         assert body_json["details"] == expected_details
         assert detail(body_json, ERROR_INFO)["reason"] == error_info(outcome).reason
         assert body_json["meta"]["trace_id"] == trace
+        if plan.violated:
+            assert plan.violated in violated_fields(body_json), body_json
         return
 
     assert plan.expect == "OK", f"gRPC succeeded where {plan.expect} was expected"
@@ -446,6 +704,8 @@ async def test_rest_and_grpc_give_the_same_result(
     assert rest.headers["x-request-id"] == trace
     rest_json, grpc_json = rest.json(), as_json(outcome)
     assert set(rest_json) == set(grpc_json)
+    for name, value in plan.shows.items():
+        assert rest_json[name] == value, (name, rest_json)
     for name in plan.ignore:
         assert (name in rest_json) == (name in grpc_json), name
         rest_json.pop(name, None)
@@ -778,8 +1038,16 @@ async def test_bad_body_fields_are_named(
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"currency": "EUR",', b"not json", b"[1, 2]", b'"a string"', b"\xc3\x28{}", b"null"],
-    ids=["truncated", "text", "array", "string", "not-utf8", "null"],
+    [
+        b'{"currency": "EUR",',
+        b"not json",
+        b"[1, 2]",
+        b'"a string"',
+        b"\xc3\x28{}",
+        b"null",
+        b'{"notes": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001,
+    ],
+    ids=["truncated", "text", "array", "string", "not-utf8", "null", "nested-too-deeply"],
 )
 async def test_malformed_json_body_is_400(
     http: httpx.AsyncClient, auth: dict[str, str], raw: bytes
@@ -977,30 +1245,87 @@ async def test_create_is_201_and_the_seed_paths_work(
     assert issued.status_code == 200 and issued.json()["status"] == "INVOICE_STATUS_ISSUED"
 
 
+async def test_allocation_seed_paths_are_served(
+    http: httpx.AsyncClient,
+    auth: dict[str, str],
+    invoices: Stub,
+    allocations: AllocationStub,
+    md: Metadata,
+    tenant: uuid.UUID,
+) -> None:
+    """Seed 003's paths, and PayInvoice's, answer with data now that the rpcs are served."""
+    rows = Rows(invoices, allocations, md)
+    body = await rows.allocation_body()
+    created = await http.post("/v1/invoice-transactions", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    allocation = created.json()
+    assert allocation["id"].startswith("alc_")
+    assert allocation["invoice_transaction_id"] == allocation["id"]
+    assert allocation["workspace_id"] == str(tenant)
+    assert (allocation["amount"], allocation["currency"]) == ("100.00", "USD")
+    assert (allocation["invoice_amount"], allocation["invoice_currency"]) == ("92.00", "EUR")
+    assert allocation["allocation_type"] == "ALLOCATION_TYPE_PARTIAL"
+    assert allocation["is_partial"] is True
+
+    got = await http.get(f"/v1/invoice-transactions/{allocation['id']}", headers=auth)
+    assert got.status_code == 200 and got.json() == allocation
+    listed = await http.get("/v1/invoice-transactions?include_total=true", headers=auth)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["data"] == [allocation] and listed.json()["total"] == 1
+
+    query = {
+        "root": "invoice_transactions",
+        "where_clause": {"invoice": {"total": {"_gt": "100"}}},
+        "limit": 10,
+        "include_total": True,
+    }
+    records = await http.post("/v1/records/query", json=query, headers=auth)
+    assert records.status_code == 200, records.text
+    page = records.json()
+    assert set(page) == {"data", "next_cursor", "total"}
+    assert page["data"] == [allocation]  # the Allocation as proto JSON, snake_case names
+    assert page["next_cursor"] == "" and page["total"] == 1
+    nothing = await http.post(
+        "/v1/records/query",
+        json={**query, "where_clause": {"amount": {"_gt": "100"}}},
+        headers=auth,
+    )
+    assert nothing.status_code == 200, nothing.text
+    assert nothing.json() == {"data": [], "next_cursor": "", "total": 0}
+
+    # PayInvoice pays the rest (1440.00 - 92.00) over the seed path, then refuses more.
+    paid = await http.post(
+        f"/api/v1/finance/invoices/{body['invoice_id']}:pay",
+        json={"reference": "wire-2"},
+        headers=auth,
+    )
+    assert paid.status_code == 200, paid.text
+    invoice = paid.json()
+    assert invoice["id"] == body["invoice_id"]
+    assert invoice["payment_status"] == "PAYMENT_STATUS_PAID"
+    assert (invoice["amount_paid"], invoice["amount_due"]) == ("1440.00", "0.00")
+    assert invoice["paid_at"]
+    again = await http.post(f"/v1/invoices/{body['invoice_id']}:pay", json={}, headers=auth)
+    error = assert_error(again, 400, "FAILED_PRECONDITION")
+    assert detail(error, ERROR_INFO)["reason"] == "INVOICE_ALREADY_PAID"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
         ("GET", "/invoice-connections", None),
         ("POST", "/invoice-connections", {"provider": "yooz", "api_key": "k"}),
         ("GET", "/v1/invoice-connections", None),
-        ("GET", "/v1/invoice-transactions", None),
-        ("POST", "/v1/invoice-transactions", {"amount": "10.00", "currency": "EUR"}),
-        ("POST", "/v1/records/query", {"root": "invoice_transactions", "limit": 10}),
+        ("GET", "/v1/invoice-connections/{id}", None),
         ("GET", "/v1/invoice-workspace-connectors", None),
-        ("POST", "/v1/invoices/{id}:pay", {"amount": "10.00"}),
+        ("POST", "/v1/invoice-workspace-connectors", {"invoice_id": UNKNOWN_ID}),
     ],
 )
 async def test_contract_only_paths_are_501(
-    http: httpx.AsyncClient,
-    auth: dict[str, str],
-    invoices: Stub,
-    md: Metadata,
-    method: str,
-    path: str,
-    body: Json | None,
+    http: httpx.AsyncClient, auth: dict[str, str], method: str, path: str, body: Json | None
 ) -> None:
-    if "{id}" in path:
-        path = path.replace("{id}", await fresh(invoices, md, "issued"))
+    """ProvenanceService and ConnectionService are still contract-only."""
+    path = path.replace("{id}", ids.new_id("con")[1])
     response = await http.request(method, path, json=body, headers=auth)
     error = assert_error(response, 501, "UNIMPLEMENTED")
     assert detail(error, ERROR_INFO)["reason"] == "NOT_IMPLEMENTED"

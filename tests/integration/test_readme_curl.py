@@ -43,6 +43,10 @@ STEPS = (
     "patch notes",
     "issue",
     "issue retried",
+    "fx rate",
+    "pay in usd",
+    "allocations",
+    "records query",
     "error",
 )
 
@@ -63,7 +67,17 @@ def test_curl_block_is_written_for_make_run() -> None:
     assert MAKE_ADDRESS in block
     hosts = set(re.findall(r"https?://([^/\s\"']+)", block))
     assert hosts == {MAKE_ADDRESS}, hosts
-    for needed in ("POST", "PATCH", "Idempotency-Key", "cursor", "filter", "inv_nope"):
+    for needed in (
+        "POST",
+        "PATCH",
+        "Idempotency-Key",
+        "cursor",
+        "filter",
+        "inv_nope",
+        ":pay",
+        "/v1/invoice-transactions",
+        "/v1/records/query",
+    ):
         assert needed in block, needed
 
 
@@ -157,6 +171,31 @@ async def test_readme_curl_examples_run_verbatim(
     assert issued["notes"] == "Payment within 30 days" and issued["total"] == "1440.00"
     retried, status = results["issue retried"]
     assert status == 200 and retried == issued
+
+    rate, status = results["fx rate"]
+    assert status == 201, rate
+    assert (rate["base_currency"], rate["quote_currency"], rate["rate"]) == ("USD", "EUR", "0.92")
+
+    paid, status = results["pay in usd"]
+    assert status == 200, paid
+    assert paid["id"] == created["id"]
+    assert (paid["amount_paid"], paid["amount_due"]) == ("460.00", "980.00")
+    assert paid["payment_status"] == "PAYMENT_STATUS_PARTIALLY_PAID"
+
+    listed, status = results["allocations"]
+    assert status == 200, listed
+    [allocation] = listed["data"]
+    assert allocation["invoice_id"] == created["id"]
+    assert (allocation["amount"], allocation["currency"]) == ("500.00", "USD")
+    assert (allocation["invoice_amount"], allocation["invoice_currency"]) == ("460.00", "EUR")
+    assert (allocation["accounting_amount"], allocation["accounting_currency"]) == ("460.00", "EUR")
+    assert allocation["allocation_type"] == "ALLOCATION_TYPE_PARTIAL" and allocation["is_partial"]
+    assert allocation["composite_fx_rate"].startswith("1 USD = 0.92 EUR (ecb, ")
+    assert allocation["exchange_rate_id"] == rate["id"]
+
+    queried, status = results["records query"]
+    assert status == 200, queried
+    assert queried["data"] == [allocation]
 
     error, status = results["error"]
     assert status == 400, error
