@@ -7,6 +7,7 @@ from sqlalchemy import and_, false, func
 from service import ids
 from service.filtering import FieldType, FilterField
 from service.invoices.models import invoices
+from service.listing import Resource
 from service.pagination import SortField
 
 c = invoices.c
@@ -98,3 +99,10 @@ _SORTS = [
 ]
 SORT_FIELDS = {s.name: s for s in _SORTS}
 DEFAULT_SORT = "created_at"
+INVOICES = Resource(
+    key="invoices",
+    table=invoices,
+    filter_fields=FILTER_FIELDS,
+    sort_fields=SORT_FIELDS,
+    default_sort=DEFAULT_SORT,
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -81,54 +81,6 @@ async def update(
         .returning(*invoices.c)
     )
     return from_row(await _write(conn, stmt))
-
-
-def readable_params(principal: Principal) -> tuple[ColumnElement[bool], dict[str, Any]]:
-    """`readable` with the tenant and app as bind parameters (for cached statements)."""
-    clause = c.tenant_id == sql.param("tenant")
-    params: dict[str, Any] = {"tenant": principal.tenant_id}
-    if principal.app_id is not None:
-        clause = and_(clause, c.app_id == sql.param("app"))
-        params["app"] = principal.app_id
-    return clause, params
-
-
-async def list_page(
-    conn: db.Conn,
-    principal: Principal,
-    *,
-    shape: Hashable,
-    where: Callable[[], Sequence[ColumnElement[bool]]],
-    order: Sequence[ColumnElement[Any]],
-    limit: int,
-    params: Mapping[str, Any],
-) -> list[rules.Invoice]:
-    """One page. `shape` identifies the SQL text (filter, order, cursor case): the
-    statement is compiled once per shape and every value is a bind parameter."""
-    scope, scope_params = readable_params(principal)
-
-    def build() -> Select[Any]:
-        return select(invoices).where(scope, *where()).order_by(*order).limit(sql.param("limit"))
-
-    compiled = sql.cached(("invoices.list", principal.app_id is not None, shape), build)
-    rows = await sql.fetch(conn, compiled, {**scope_params, **params, "limit": limit})
-    return [from_row(row) for row in rows]
-
-
-async def count(
-    conn: db.Conn,
-    principal: Principal,
-    *,
-    shape: Hashable,
-    where: Callable[[], Sequence[ColumnElement[bool]]],
-) -> int:
-    scope, scope_params = readable_params(principal)
-
-    def build() -> Select[Any]:
-        return select(func.count()).select_from(invoices).where(scope, *where())
-
-    compiled = sql.cached(("invoices.count", principal.app_id is not None, shape), build)
-    return int(await sql.fetchval(conn, compiled, scope_params))
 
 
 async def next_number(conn: db.Conn, tenant_id: uuid.UUID, year: int) -> int:

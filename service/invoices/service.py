@@ -10,24 +10,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import func
 
-from service import db, errors, ids, sql
+from service import db, errors, ids, listing
 from service.auth import Principal
 from service.filtering import compile_filter
 from service.invoices import repository, rules
-from service.invoices.models import invoices
-from service.invoices.queries import DEFAULT_SORT, FILTER_FIELDS, SORT_FIELDS
-from service.pagination import (
-    CursorCodec,
-    keyset_after,
-    order_clauses,
-    parse_limit,
-    parse_order,
-    query_fingerprint,
-)
-
-c = invoices.c
+from service.invoices.queries import FILTER_FIELDS, INVOICES
+from service.pagination import CursorCodec
 
 
 @dataclass(frozen=True)
@@ -216,76 +206,25 @@ async def apply_payment(
 async def list_invoices(
     conn: db.Conn, principal: Principal, *, query: ListQuery, deps: Deps
 ) -> Page:
-    limit = parse_limit(query.limit)
-    sort, descending = parse_order(
-        query.order_by, query.direction, SORT_FIELDS, default=DEFAULT_SORT
-    )
-    fingerprint = query_fingerprint(
-        str(principal.tenant_id),
-        principal.app_id or "",
-        query.filter,
-        sort.name,
-        "desc" if descending else "asc",
-        str(query.show_deleted),
-    )
-    params: dict[str, Any] = {}
-    cursor_case = "first"
-    if query.cursor:
-        last_value, last_id = deps.cursors.decode(
-            query.cursor, query_fingerprint=fingerprint, sort=sort
-        )
-        cursor_case = "after-null" if last_value is None else "after"
-        params = {"last_id": last_id, "last_value": last_value}
-
-    def where(with_cursor: bool) -> list[ColumnElement[bool]]:
-        # Built only when the statement's shape is not compiled yet; an invalid filter
-        # raises here and is never cached.
-        clauses = []
-        condition = compile_filter(query.filter, FILTER_FIELDS)
-        if condition is not None:
-            clauses.append(condition)
-        if not query.show_deleted:
-            clauses.append(c.deleted_at.is_(None))
-        if with_cursor:
-            last = (
-                None if cursor_case == "after-null" else sql.param("last_value", sort.column.type)
-            )
-            last_id = sql.param("last_id", c.id.type)
-            clauses.append(keyset_after(sort, descending, c.id, last, last_id))
-        return clauses
-
-    shape = (query.filter, sort.name, descending, query.show_deleted)
-    rows = await repository.list_page(
+    text = query.filter
+    page = await listing.list_page(
         conn,
         principal,
-        shape=(*shape, cursor_case),
-        where=lambda: where(cursor_case != "first"),
-        order=order_clauses(sort, descending, c.id),
-        limit=limit + 1,
-        params=params,
+        INVOICES,
+        listing.Query(
+            limit=query.limit,
+            cursor=query.cursor,
+            order_by=query.order_by,
+            direction=query.direction,
+            filter_key=text,
+            condition=lambda: compile_filter(text, FILTER_FIELDS),
+            show_deleted=query.show_deleted,
+            include_total=query.include_total,
+        ),
+        deps.cursors,
     )
-    items, more = rows[:limit], len(rows) > limit
-    next_cursor = ""
-    if more:
-        last = items[-1]
-        next_cursor = deps.cursors.encode(
-            query_fingerprint=fingerprint,
-            sort=sort,
-            last_value=sort_value(last, sort.name),
-            last_id=last.id,
-        )
-    total = None
-    if query.include_total:
-        total = await repository.count(conn, principal, shape=shape, where=lambda: where(False))
-    return Page(items=items, next_cursor=next_cursor, total=total)
-
-
-def sort_value(invoice: rules.Invoice, name: str) -> Any:
-    if name == "amount_due":
-        return invoice.amount_due
-    if hasattr(invoice.draft, name):
-        return getattr(invoice.draft, name)
-    return getattr(invoice, name)
+    items = [repository.from_row(row) for row in page.rows]
+    return Page(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 async def _locked(conn: db.Conn, principal: Principal, invoice_id: uuid.UUID) -> rules.Invoice:
