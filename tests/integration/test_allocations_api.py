@@ -2399,3 +2399,30 @@ async def test_rpc_without_token_is_unauthenticated(allocations: Allocs) -> None
         ),
         Code.UNAUTHENTICATED,
     )
+
+
+async def test_workspace_fields_of_an_unconfigured_workspace_filter_as_the_api_shows_them(
+    invoices: Invoices, allocations: Allocs, md: Metadata
+) -> None:
+    """No settings row yet: GetWorkspaceSettings shows name "" and EUR, and the
+    `workspace.*` filters match those values (not NULL)."""
+    settings = await allocations.GetWorkspaceSettings(
+        apb.GetWorkspaceSettingsRequest(), metadata=md
+    )
+    assert (settings.name, settings.accounting_currency) == ("", "EUR")
+    invoice = await issued_invoice(invoices, md)
+    paid = await pay(invoices, md, invoice.id, amount="10.00")
+    assert paid.amount_paid == "10.00"
+    [allocation] = await list_allocations(allocations, md)
+    for matching in ('workspace.name = ""', "workspace.accounting_currency = EUR"):
+        assert [a.id for a in await list_allocations(allocations, md, filter=matching)] == [
+            allocation.id
+        ]
+    for other in ("workspace.name IS NULL", 'workspace.name : "acme"'):
+        assert await list_allocations(allocations, md, filter=other) == []
+    await allocations.UpdateWorkspaceSettings(
+        apb.UpdateWorkspaceSettingsRequest(settings=apb.WorkspaceSettings(name="Acme SAS")),
+        metadata=md,
+    )
+    found = await list_allocations(allocations, md, filter='workspace.name : "acme"')
+    assert [a.id for a in found] == [allocation.id]
