@@ -153,6 +153,17 @@ def _domain_status(exc: errors.DomainError) -> status_pb2.Status:
     return _status(_CODES[exc.code], exc.message, info, *extra)
 
 
+MONEY_BACKSTOPS = frozenset(
+    {
+        "ck_invoices_amount_paid",
+        "ck_transactions_allocated_amount",
+        "ck_transactions_deleted_unallocated",
+        "ck_allocations_amounts_positive",
+        "ck_allocations_same_currency_exact",
+    }
+)
+
+
 def _database_error(exc: BaseException) -> errors.DomainError | None:
     unavailable = errors.DomainError(
         "the database is unavailable", "DATABASE_UNAVAILABLE", code=errors.Code.UNAVAILABLE
@@ -166,6 +177,14 @@ def _database_error(exc: BaseException) -> errors.DomainError | None:
         return errors.aborted("the resource is busy; retry", "LOCK_TIMEOUT")
     if state in db.RETRYABLE:
         return errors.aborted("concurrent update; retry", "CONCURRENT_UPDATE")
+    if state == db.CHECK_VIOLATION and db.constraint_name(exc) in MONEY_BACKSTOPS:
+        # The row-locked checks run first and name the amounts; reaching a backstop
+        # means a writer bypassed them. Still no partial write, and no INTERNAL.
+        return errors.failed_precondition(
+            "the write would break a money invariant",
+            "MONEY_INVARIANT",
+            constraint=str(db.constraint_name(exc)),
+        )
     if state == db.QUERY_CANCELED:
         return errors.DomainError(
             "the database did not answer in time",
