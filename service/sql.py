@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import BindParameter, bindparam
+from sqlalchemy import BindParameter, Table, bindparam
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -125,3 +125,17 @@ async def execute(
     sql, args = _sql_args(statement, params)
     status: str = await conn.execute(sql, *args)
     return status
+
+
+def insert_returning(table: Table, values: Mapping[str, Any]) -> tuple[Compiled, dict[str, Any]]:
+    """`INSERT INTO table (<keys>) VALUES (...) RETURNING *`, compiled once per set of
+    column names; the values are bind parameters (named `v_<column>`, since SQLAlchemy
+    reserves the column names themselves)."""
+    names = tuple(sorted(values))
+
+    def build() -> ClauseElement:
+        columns = {name: param(f"v_{name}", table.c[name].type) for name in names}
+        return table.insert().values(columns).returning(*table.c)
+
+    compiled = cached(("insert", table.name, names), build)
+    return compiled, {f"v_{name}": value for name, value in values.items()}

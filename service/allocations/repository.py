@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -78,8 +79,49 @@ async def get_transaction(
 
 
 async def insert_transaction(conn: db.Conn, values: Mapping[str, Any]) -> rules.Transaction:
-    stmt = transactions.insert().values(**values).returning(*transactions.c)
-    return transaction_from_row(await _returning(conn, stmt))
+    return transaction_from_row(await _insert(conn, transactions, values))
+
+
+async def _insert(conn: db.Conn, table: Table, values: Mapping[str, Any]) -> asyncpg.Record:
+    compiled, params = sql.insert_returning(table, values)
+    row = await sql.fetchrow(conn, compiled, params)
+    assert row is not None, "INSERT ... RETURNING returns its row"
+    return row
+
+
+def _build_add_allocated(app_scoped: bool) -> Any:
+    c = transactions.c
+    where = [c.tenant_id == sql.param("tenant"), c.id == sql.param("id")]
+    if app_scoped:
+        where.append(c.app_id == sql.param("app"))
+    return (
+        transactions.update()
+        .where(*where)
+        .values(
+            allocated_amount=c.allocated_amount + sql.param("delta", c.amount.type),
+            version=c.version + 1,
+            updated_at=func.now(),
+            updated_by=sql.param("by"),
+        )
+        .returning(*transactions.c)
+    )
+
+
+_ADD_ALLOCATED = {
+    False: sql.Prepared(lambda: _build_add_allocated(False)),
+    True: sql.Prepared(lambda: _build_add_allocated(True)),
+}
+
+
+async def add_allocated(
+    conn: db.Conn, principal: Principal, transaction_id: uuid.UUID, delta: Decimal
+) -> rules.Transaction:
+    """allocated_amount += delta (negative for a reversal), on the locked row."""
+    params = {**_params(principal, transaction_id), "delta": delta, "by": principal.subject}
+    row = await sql.fetchrow(conn, _ADD_ALLOCATED[principal.app_id is not None], params)
+    if row is None:  # pragma: no cover - callers lock the row first
+        raise errors.aborted("the transaction changed concurrently; retry", "CONCURRENT_UPDATE")
+    return transaction_from_row(row)
 
 
 async def update_transaction(
@@ -182,8 +224,7 @@ async def get_allocation(
 
 
 async def insert_allocation(conn: db.Conn, values: Mapping[str, Any]) -> rules.Allocation:
-    stmt = allocations.insert().values(**values).returning(*allocations.c)
-    return allocation_from_row(await _returning(conn, stmt))
+    return allocation_from_row(await _insert(conn, allocations, values))
 
 
 async def update_allocation(

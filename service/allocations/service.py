@@ -295,12 +295,7 @@ async def _allocate(
     paid = await invoices.apply_payment(
         conn, principal, invoice=invoice, delta=converted.invoice_amount, paid_at=paid_at
     )
-    await repository.update_transaction(
-        conn,
-        principal,
-        transaction.id,
-        {"allocated_amount": transaction.allocated_amount + amount},
-    )
+    await repository.add_allocated(conn, principal, transaction.id, amount)
     kind = rules.allocation_type(_payee(paid))
     allocation_id = ids.new_uuid7()
     values = {
@@ -378,12 +373,7 @@ async def delete_allocation(
         raise _not_found("allocation", allocation_id)
     etags.check(allocation.etag, etag, "allocation")
     await invoices.apply_payment(conn, principal, invoice=invoice, delta=-allocation.invoice_amount)
-    await repository.update_transaction(
-        conn,
-        principal,
-        transaction.id,
-        {"allocated_amount": transaction.allocated_amount - allocation.amount},
-    )
+    await repository.add_allocated(conn, principal, transaction.id, -allocation.amount)
     values = {"deleted_at": func.now(), "deleted_by": principal.subject}
     return await repository.update_allocation(conn, principal, allocation_id, values)
 

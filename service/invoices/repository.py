@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import Boolean, ColumnElement, Select, and_, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from service import db, errors, sql
@@ -81,6 +82,64 @@ async def update(
         .returning(*invoices.c)
     )
     return from_row(await _write(conn, stmt))
+
+
+def _build_record_payment(app_scoped: bool) -> Any:
+    where = [c.tenant_id == sql.param("tenant"), c.id == sql.param("id")]
+    if app_scoped:
+        where.append(c.app_id == sql.param("app"))
+    paid_at = case(
+        (sql.param("paid_now", Boolean()), func.now()),
+        else_=sql.param("paid_at", c.paid_at.type),
+    )
+    return (
+        invoices.update()
+        .where(*where)
+        .values(
+            amount_paid=sql.param("amount_paid", c.amount_paid.type),
+            payment_status=sql.param("payment_status"),
+            paid_at=paid_at,
+            version=c.version + 1,
+            updated_at=func.now(),
+            updated_by=sql.param("by"),
+        )
+        .returning(*invoices.c)
+    )
+
+
+_RECORD_PAYMENT = {
+    False: sql.Prepared(lambda: _build_record_payment(False)),
+    True: sql.Prepared(lambda: _build_record_payment(True)),
+}
+
+
+async def record_payment(
+    conn: db.Conn,
+    principal: Principal,
+    invoice_id: uuid.UUID,
+    *,
+    amount_paid: Decimal,
+    payment_status: str,
+    paid_at: datetime | None,
+    paid_now: bool,
+) -> rules.Invoice:
+    """Set the payment fields of a locked invoice (one statement compiled once: this is
+    on every allocation's path)."""
+    params: dict[str, Any] = {
+        "tenant": principal.tenant_id,
+        "id": invoice_id,
+        "amount_paid": amount_paid,
+        "payment_status": payment_status,
+        "paid_now": paid_now,
+        "paid_at": paid_at,
+        "by": principal.subject,
+    }
+    if principal.app_id is not None:
+        params["app"] = principal.app_id
+    row = await sql.fetchrow(conn, _RECORD_PAYMENT[principal.app_id is not None], params)
+    if row is None:  # pragma: no cover - callers lock the row first
+        raise errors.aborted("the invoice changed concurrently; retry", "CONCURRENT_UPDATE")
+    return from_row(row)
 
 
 async def next_number(conn: db.Conn, tenant_id: uuid.UUID, year: int) -> int:

@@ -196,11 +196,18 @@ async def apply_payment(
     recompute its payment status; `paid_at` is set when it becomes paid, else cleared."""
     amount_paid = invoice.amount_paid + delta
     status = rules.payment_status(invoice.total, amount_paid)
-    paid: Any = None
+    paid = None
     if status == rules.PAID:
-        paid = invoice.paid_at if invoice.payment_status == rules.PAID else paid_at or func.now()
-    values = {"amount_paid": amount_paid, "payment_status": status, "paid_at": paid}
-    return await repository.update(conn, principal, invoice.id, values)
+        paid = invoice.paid_at if invoice.payment_status == rules.PAID else paid_at
+    return await repository.record_payment(
+        conn,
+        principal,
+        invoice.id,
+        amount_paid=amount_paid,
+        payment_status=status,
+        paid_at=paid,
+        paid_now=status == rules.PAID and paid is None,
+    )
 
 
 async def list_invoices(
