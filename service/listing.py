@@ -18,7 +18,7 @@ from sqlalchemy.sql.util import find_tables
 
 from service import db, sql
 from service.auth import Principal
-from service.filtering import FilterField
+from service.filtering import FilterField, compile_filter
 from service.pagination import (
     CursorCodec,
     SortField,
@@ -65,6 +65,22 @@ class Query:
     condition: Callable[[], ColumnElement[bool] | None] = field(default=lambda: None)
     show_deleted: bool = False
     include_total: bool = False
+
+
+def query_from_request(request: Any, resource: Resource) -> Query:
+    """A List*Request (limit, cursor, order_by, direction, filter, show_deleted,
+    include_total) as a list query with its AIP-160 filter."""
+    text = request.filter
+    return Query(
+        limit=request.limit,
+        cursor=request.cursor,
+        order_by=request.order_by,
+        direction=request.direction,
+        filter_key=text,
+        condition=lambda: compile_filter(text, resource.filter_fields),
+        show_deleted=request.show_deleted,
+        include_total=request.include_total,
+    )
 
 
 @dataclass(frozen=True)

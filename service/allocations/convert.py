@@ -14,11 +14,9 @@ from typing import Any
 
 from invoicing.v1 import allocations_pb2, invoices_pb2
 
-from service import errors, listing, pbconv
+from service import errors, pbconv
 from service.allocations import rules
 from service.allocations import service as use_cases
-from service.filtering import compile_filter
-from service.listing import Resource
 from service.money import format_decimal, format_money, parse_currency, parse_decimal
 
 pb = allocations_pb2
@@ -161,21 +159,6 @@ def _settings_paths(settings: pb.WorkspaceSettings, paths: list[str], has_mask: 
                 path=path[:64],
             )
     return set(paths)
-
-
-def list_query(request: Any, resource: Resource) -> listing.Query:
-    """A List*Request (limit, cursor, order_by, direction, filter, ...) as a list query."""
-    text = request.filter
-    return listing.Query(
-        limit=request.limit,
-        cursor=request.cursor,
-        order_by=request.order_by,
-        direction=request.direction,
-        filter_key=text,
-        condition=lambda: compile_filter(text, resource.filter_fields),
-        show_deleted=request.show_deleted,
-        include_total=request.include_total,
-    )
 
 
 # ---- encoding ----------------------------------------------------------------------

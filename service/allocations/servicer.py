@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from invoicing.v1 import allocations_pb2 as pb
 from invoicing.v1 import allocations_pb2_grpc
 
-from service import auth, db, pbconv
+from service import auth, db, listing, pbconv
 from service.allocations import convert, queries, service
 from service.auth import Principal
 from service.rpc import Edge
@@ -81,7 +81,7 @@ class AllocationServicer(allocations_pb2_grpc.AllocationServiceServicer):
     async def ListTransactions(
         self, request: pb.ListTransactionsRequest, context: Ctx
     ) -> pb.ListTransactionsResponse:
-        query = convert.list_query(request, queries.TRANSACTIONS)
+        query = listing.query_from_request(request, queries.TRANSACTIONS)
 
         async def work(conn: db.Conn, p: Principal) -> pb.ListTransactionsResponse:
             page = await service.list_transactions(conn, p, query=query, deps=self._deps)
@@ -133,7 +133,7 @@ class AllocationServicer(allocations_pb2_grpc.AllocationServiceServicer):
     async def ListExchangeRates(
         self, request: pb.ListExchangeRatesRequest, context: Ctx
     ) -> pb.ListExchangeRatesResponse:
-        query = convert.list_query(request, queries.EXCHANGE_RATES)
+        query = listing.query_from_request(request, queries.EXCHANGE_RATES)
 
         async def work(conn: db.Conn, p: Principal) -> pb.ListExchangeRatesResponse:
             page = await service.list_exchange_rates(conn, p, query=query, deps=self._deps)
@@ -170,7 +170,7 @@ class AllocationServicer(allocations_pb2_grpc.AllocationServiceServicer):
     async def ListAllocations(
         self, request: pb.ListAllocationsRequest, context: Ctx
     ) -> pb.ListAllocationsResponse:
-        query = convert.list_query(request, queries.ALLOCATIONS)
+        query = listing.query_from_request(request, queries.ALLOCATIONS)
 
         async def work(conn: db.Conn, p: Principal) -> pb.ListAllocationsResponse:
             page = await service.list_allocations(conn, p, query=query, deps=self._deps)

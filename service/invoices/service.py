@@ -14,9 +14,8 @@ from sqlalchemy import func
 
 from service import db, errors, ids, listing
 from service.auth import Principal
-from service.filtering import compile_filter
 from service.invoices import repository, rules
-from service.invoices.queries import FILTER_FIELDS, INVOICES
+from service.invoices.queries import INVOICES
 from service.pagination import CursorCodec
 
 
@@ -30,17 +29,6 @@ class Deps:
 
     def today(self) -> date:
         return self.clock().date()
-
-
-@dataclass(frozen=True)
-class ListQuery:
-    limit: int = 0
-    cursor: str = ""
-    order_by: str = ""
-    direction: str = ""
-    filter: str = ""
-    show_deleted: bool = False
-    include_total: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,25 +199,9 @@ async def apply_payment(
 
 
 async def list_invoices(
-    conn: db.Conn, principal: Principal, *, query: ListQuery, deps: Deps
+    conn: db.Conn, principal: Principal, *, query: listing.Query, deps: Deps
 ) -> Page:
-    text = query.filter
-    page = await listing.list_page(
-        conn,
-        principal,
-        INVOICES,
-        listing.Query(
-            limit=query.limit,
-            cursor=query.cursor,
-            order_by=query.order_by,
-            direction=query.direction,
-            filter_key=text,
-            condition=lambda: compile_filter(text, FILTER_FIELDS),
-            show_deleted=query.show_deleted,
-            include_total=query.include_total,
-        ),
-        deps.cursors,
-    )
+    page = await listing.list_page(conn, principal, INVOICES, query, deps.cursors)
     items = [repository.from_row(row) for row in page.rows]
     return Page(items=items, next_cursor=page.next_cursor, total=page.total)
 

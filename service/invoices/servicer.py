@@ -9,11 +9,12 @@ import grpc
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
 
-from service import auth, db
+from service import auth, db, listing
 from service.allocations import convert as allocation_convert
 from service.allocations import service as allocations
 from service.auth import Principal
 from service.invoices import convert, rules, service
+from service.invoices.queries import INVOICES
 from service.rpc import Edge
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InvoiceService"].full_name
@@ -78,15 +79,7 @@ class InvoiceServicer(invoices_pb2_grpc.InvoiceServiceServicer):
         self, request: pb.ListInvoicesRequest, context: Ctx
     ) -> pb.ListInvoicesResponse:
         principal = auth.current()
-        query = service.ListQuery(
-            limit=request.limit,
-            cursor=request.cursor,
-            order_by=request.order_by,
-            direction=request.direction,
-            filter=request.filter,
-            show_deleted=request.show_deleted,
-            include_total=request.include_total,
-        )
+        query = listing.query_from_request(request, INVOICES)
 
         async def work(conn: db.Conn) -> pb.ListInvoicesResponse:
             page = await service.list_invoices(conn, principal, query=query, deps=self._deps)
