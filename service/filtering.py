@@ -19,11 +19,12 @@ some operators. Any input string either compiles or raises a DomainError
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -32,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from service import errors
 from service.errors import DomainError
@@ -65,6 +67,29 @@ class FilterField:
     type: FieldType
     enum_values: Mapping[str, str] = field(default_factory=dict)
     id_decoder: Callable[[str], uuid.UUID] | None = None
+
+
+def enum_values(values: Iterable[str], proto_prefix: str) -> dict[str, str]:
+    """Accept `ISSUED`, `INVOICE_STATUS_ISSUED` and `issued` for the stored `issued`."""
+    accepted: dict[str, str] = {}
+    for value in values:
+        upper = value.upper()
+        accepted.update({value: value, upper: value, f"{proto_prefix}_{upper}": value})
+    return accepted
+
+
+def adapted(
+    prefix: str, alias: Any, fields: Mapping[str, FilterField], names: Iterable[str]
+) -> list[FilterField]:
+    """`fields` of a related table as `<prefix>.<name>`, rewritten onto its alias (so a
+    to-one relation filters exactly like the related resource's own list)."""
+    adapter = ClauseAdapter(alias)
+    return [
+        dataclasses.replace(
+            fields[name], name=f"{prefix}.{name}", column=adapter.traverse(fields[name].column)
+        )
+        for name in names
+    ]
 
 
 _NULL_OPS = ("IS NULL", "IS NOT NULL")

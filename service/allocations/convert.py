@@ -14,7 +14,7 @@ from typing import Any
 
 from invoicing.v1 import allocations_pb2, invoices_pb2
 
-from service import errors, pbconv
+from service import errors, ids, pbconv
 from service.allocations import rules
 from service.allocations import service as use_cases
 from service.money import format_decimal, format_money, parse_currency, parse_decimal
@@ -33,15 +33,6 @@ ALLOCATION_TYPE_PB = {
 }
 SETTINGS_PATHS = ("accounting_currency", "name")
 SETTINGS_READ_ONLY = ("workspace_id", "updated_at", "updated_by", "etag")
-
-
-def _uuid(value: str, field_path: str) -> uuid.UUID | None:
-    if value == "":
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise errors.invalid(field_path, "must be a UUID", reason="INVALID_UUID") from None
 
 
 def _currency(value: str, field_path: str, *, required: bool = True) -> str | None:
@@ -68,8 +59,8 @@ def transaction_draft(message: pb.Transaction) -> rules.TransactionDraft:
         currency=currency,
         value_date=pbconv.date_from_pb(message.value_date, f"{path}.value_date"),
         reference=pbconv.text(message.reference, f"{path}.reference", max_length=255),
-        counterparty_id=_uuid(message.counterparty_id, f"{path}.counterparty_id"),
-        subscription_id=_uuid(message.subscription_id, f"{path}.subscription_id"),
+        counterparty_id=ids.parse_uuid(message.counterparty_id, f"{path}.counterparty_id"),
+        subscription_id=ids.parse_uuid(message.subscription_id, f"{path}.subscription_id"),
     )
 
 
@@ -111,7 +102,7 @@ def allocation_request(message: pb.Allocation) -> use_cases.AllocationRequest:
         exchange_rate_id=pbconv.optional_id(
             message.exchange_rate_id, "exchange_rate", f"{path}.exchange_rate_id"
         ),
-        subscription_id=_uuid(message.subscription_id, f"{path}.subscription_id"),
+        subscription_id=ids.parse_uuid(message.subscription_id, f"{path}.subscription_id"),
     )
 
 

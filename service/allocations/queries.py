@@ -13,8 +13,9 @@ from sqlalchemy import ColumnElement, and_, func
 from service import ids
 from service.allocations import rules
 from service.allocations.models import allocations, exchange_rates, transactions, workspace_settings
-from service.filtering import FieldType, FilterField
+from service.filtering import FieldType, FilterField, adapted, enum_values
 from service.invoices.models import invoices
+from service.invoices.queries import FILTER_FIELDS as INVOICE_FIELDS
 from service.listing import Join, Resource
 from service.money import CURRENCY_EXPONENTS
 from service.pagination import SortField
@@ -32,13 +33,7 @@ def _decoder(prefix: str) -> Any:
     return decode
 
 
-def _enum(values: Iterable[str], proto_prefix: str) -> dict[str, str]:
-    """Accept `FULL`, `ALLOCATION_TYPE_FULL` and `full` for the stored `full`."""
-    accepted: dict[str, str] = {}
-    for value in values:
-        upper = value.upper()
-        accepted.update({value: value, upper: value, f"{proto_prefix}_{upper}": value})
-    return accepted
+_enum = enum_values
 
 
 def _index(fields: Iterable[FilterField]) -> dict[str, FilterField]:
@@ -160,37 +155,28 @@ _ALLOCATION_FIELDS = [
     FilterField("created_at", a.created_at, T.TIMESTAMP),
     FilterField("updated_at", a.updated_at, T.TIMESTAMP),
     FilterField("deleted_at", a.deleted_at, T.TIMESTAMP),
-    *_prefixed(
+    # The invoice relation filters like ListInvoices itself (same fields, on the alias).
+    *adapted(
         "invoice",
-        [
-            _id("id", i.id, "invoice"),
-            FilterField("number", i.number, T.TEXT),
-            FilterField("type", i.type, T.ENUM, _enum(("customer", "supplier"), "INVOICE_TYPE")),
-            FilterField(
-                "direction",
-                i.direction,
-                T.ENUM,
-                _enum(("receivable", "payable"), "INVOICE_DIRECTION"),
-            ),
-            FilterField(
-                "status", i.status, T.ENUM, _enum(("draft", "issued", "void"), "INVOICE_STATUS")
-            ),
-            FilterField(
-                "payment_status",
-                i.payment_status,
-                T.ENUM,
-                _enum(("unpaid", "partially_paid", "paid"), "PAYMENT_STATUS"),
-            ),
-            FilterField("currency", i.currency, T.ENUM, CURRENCIES),
-            FilterField("total", i.total, T.NUMBER),
-            FilterField("grand_total", i.total, T.NUMBER),
-            FilterField("amount_paid", i.amount_paid, T.NUMBER),
-            FilterField("amount_due", i.total - i.amount_paid, T.NUMBER),
-            FilterField("issue_date", i.issue_date, T.DATE),
-            FilterField("due_date", i.due_date, T.DATE),
-            FilterField("counterparty_id", i.counterparty_id, T.UUID),
-        ],
+        inv,
+        INVOICE_FIELDS,
+        (
+            "id",
+            "number",
+            "type",
+            "direction",
+            "status",
+            "payment_status",
+            "currency",
+            "total",
+            "amount_paid",
+            "amount_due",
+            "issue_date",
+            "due_date",
+            "counterparty_id",
+        ),
     ),
+    FilterField("invoice.grand_total", i.total, T.NUMBER),
     *_prefixed(
         "transaction",
         [

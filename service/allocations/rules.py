@@ -150,7 +150,6 @@ class Payee:
     """What an allocation needs to know about its invoice (a locked row)."""
 
     id: uuid.UUID
-    number: str | None
     status: str
     direction: str
     currency: str

@@ -411,7 +411,6 @@ def _direction(invoice: invoice_rules.Invoice) -> str:
 def _payee(invoice: invoice_rules.Invoice) -> rules.Payee:
     return rules.Payee(
         id=invoice.id,
-        number=invoice.draft.number,
         status=invoice.status,
         direction=_direction(invoice),
         currency=invoice.draft.currency,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import and_, false, func
 
 from service import ids
-from service.filtering import FieldType, FilterField
+from service.filtering import FieldType, FilterField, enum_values
 from service.invoices.models import invoices
 from service.listing import Resource
 from service.pagination import SortField
@@ -18,13 +18,7 @@ def _decode_invoice_id(text: str) -> object:
     return ids.decode_id(text, ids.PREFIXES["invoice"], "filter")
 
 
-def _enum(values: tuple[str, ...], proto_prefix: str) -> dict[str, str]:
-    """Accept `ISSUED`, `INVOICE_STATUS_ISSUED` and `issued` for the stored `issued`."""
-    accepted: dict[str, str] = {}
-    for value in values:
-        upper = value.upper()
-        accepted.update({value: value, upper: value, f"{proto_prefix}_{upper}": value})
-    return accepted
+_enum = enum_values
 
 
 OVERDUE = func.coalesce(

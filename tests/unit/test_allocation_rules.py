@@ -188,7 +188,6 @@ def test_due_is_reached_exactly_when_the_source_unit_is_finer(
 def payee(**overrides: object) -> rules.Payee:
     fields: dict[str, object] = {
         "id": uuid.uuid4(),
-        "number": "INV-2026-0001",
         "status": "issued",
         "direction": "receivable",
         "currency": "EUR",
