@@ -19,7 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
 
-from service import ids
+from service.kit import ids
 
 COLUMNS = (
     "tenant_id, id, number, status, currency, counterparty_id, subtotal, tax_amount, "

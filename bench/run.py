@@ -28,9 +28,9 @@ import asyncpg
 import psutil
 
 from bench import h2load, seed
-from service import auth, config, ids
 from service.invoices.queries import INVOICES, SORT_FIELDS
-from service.pagination import CursorCodec, query_fingerprint
+from service.kit import auth, config, ids
+from service.kit.pagination import CursorCodec, query_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service import models_registry
-from service.db import async_url
+from service import registry as models_registry
+from service.kit.db import async_url
 
 target_metadata = models_registry.metadata()
 

@@ -11,7 +11,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from service import app, auth, config, devdb, logs, migrate
+from service import app, migrate
+from service.kit import auth, config, devdb, logs
 from service.token import DEV_TENANT
 
 log = logging.getLogger("service")

@@ -24,16 +24,17 @@ from invoicing.v1 import (
     records_pb2_grpc,
 )
 
-from service import auth, db, errors, interceptors
 from service.allocations import service as allocations_service
 from service.allocations import servicer as allocations_servicer
-from service.config import Settings
+from service.edge import interceptors
+from service.edge.calls import Edge
 from service.gateway.server import GatewaySettings, RunningGateway, build_app
 from service.invoices import servicer as invoices_servicer
 from service.invoices.service import Deps
-from service.pagination import CursorCodec
+from service.kit import auth, db, errors
+from service.kit.config import Settings
+from service.kit.pagination import CursorCodec
 from service.records import servicer as records_servicer
-from service.rpc import Edge
 
 log = logging.getLogger("service")
 

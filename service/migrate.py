@@ -28,7 +28,7 @@ def downgrade(url: str, *, app_role: str, revision: str) -> None:
 
 
 def main() -> None:
-    from service import config, devdb
+    from service.kit import config, devdb
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--downgrade", metavar="REVISION", help="downgrade to this revision")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from service import auth, config
+from service.kit import auth, config
 
 DEV_TENANT = uuid.UUID("00000000-0000-4000-8000-000000000001")
 

@@ -29,7 +29,8 @@ from invoicing.v1 import (
     records_pb2_grpc,
 )
 
-from service import app, auth, config, devdb, migrate
+from service import app, migrate
+from service.kit import auth, config, devdb
 
 APP_ROLE = "invoicing_app"
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
-from service import schema
+from service.kit import ddl as schema
 
 revision: str = "0001"
 down_revision: str | None = None

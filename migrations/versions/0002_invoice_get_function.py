@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from alembic import context, op
 
-from service import schema
+from service.kit import ddl as schema
 
 revision: str = "0002"
 down_revision: str | None = "0001"

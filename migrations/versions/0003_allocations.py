@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from service import schema
+from service.kit import ddl as schema
 
 revision: str = "0003"
 down_revision: str | None = "0002"

@@ -14,10 +14,11 @@ from typing import Any
 
 from invoicing.v1 import allocations_pb2, invoices_pb2
 
-from service import errors, ids, pbconv
 from service.allocations import rules
 from service.allocations import service as use_cases
-from service.money import format_decimal, format_money, parse_currency, parse_decimal
+from service.edge import pbconv
+from service.kit import errors, ids
+from service.kit.money import format_decimal, format_money, parse_currency, parse_decimal
 
 pb = allocations_pb2
 RATE_PLACES = 10

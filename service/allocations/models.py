@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from service.db import metadata
+from service.kit.db import metadata
 
 MONEY = Numeric(24, 4)
 RATE = Numeric(30, 10)

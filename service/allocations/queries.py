@@ -10,15 +10,15 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func
 
-from service import ids
 from service.allocations import rules
 from service.allocations.models import allocations, exchange_rates, transactions, workspace_settings
-from service.filtering import FieldType, FilterField, adapted, enum_values
 from service.invoices.models import invoices
 from service.invoices.queries import FILTER_FIELDS as INVOICE_FIELDS
-from service.listing import Join, Resource
-from service.money import CURRENCY_EXPONENTS
-from service.pagination import SortField
+from service.kit import ids
+from service.kit.filtering import FieldType, FilterField, adapted, enum_values
+from service.kit.listing import Join, Resource
+from service.kit.money import CURRENCY_EXPONENTS
+from service.kit.pagination import SortField
 
 T = FieldType
 CURRENCIES = {code: code for code in CURRENCY_EXPONENTS} | {

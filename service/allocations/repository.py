@@ -16,10 +16,10 @@ import asyncpg
 from sqlalchemy import Select, Table, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from service import db, errors, sql
 from service.allocations import rules
 from service.allocations.models import allocations, exchange_rates, transactions, workspace_settings
-from service.auth import Principal
+from service.kit import db, errors, sql
+from service.kit.auth import Principal
 
 
 def _scoped_get(table: Table, *, app_scoped: bool, for_update: bool) -> sql.Prepared:

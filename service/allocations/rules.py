@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Context, Decimal
 
-from service import errors
-from service.etags import etag_of
-from service.money import format_decimal, format_money, parse_money, quantum, round_half_up
+from service.kit import errors
+from service.kit.etags import etag_of
+from service.kit.money import format_decimal, format_money, parse_money, quantum, round_half_up
 
 RECEIVABLE = "receivable"
 PAYABLE = "payable"

@@ -16,12 +16,12 @@ from typing import Any
 
 from sqlalchemy import func
 
-from service import db, errors, etags, ids, listing
 from service.allocations import queries, repository, rules
-from service.auth import Principal
 from service.invoices import rules as invoice_rules
 from service.invoices import service as invoices
-from service.pagination import CursorCodec
+from service.kit import db, errors, etags, ids, listing
+from service.kit.auth import Principal
+from service.kit.pagination import CursorCodec
 
 
 @dataclass(frozen=True)

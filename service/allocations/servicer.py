@@ -10,10 +10,11 @@ from google.protobuf.message import Message
 from invoicing.v1 import allocations_pb2 as pb
 from invoicing.v1 import allocations_pb2_grpc
 
-from service import auth, db, listing, pbconv
 from service.allocations import convert, queries, service
-from service.auth import Principal
-from service.rpc import Edge
+from service.edge import pbconv
+from service.edge.calls import Edge
+from service.kit import auth, db, listing
+from service.kit.auth import Principal
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AllocationService"].full_name
 PERMISSIONS = {

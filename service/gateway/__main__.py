@@ -10,8 +10,8 @@ from pathlib import Path
 
 import grpc
 
-from service import config, logs
 from service.gateway.server import GatewaySettings, RunningGateway, build_app
+from service.kit import config, logs
 
 
 def _channel(args: argparse.Namespace) -> grpc.aio.Channel:

@@ -20,10 +20,10 @@ from invoicing.v1 import (
 )
 from starlette.middleware.cors import CORSMiddleware
 
-from service.config import Settings
 from service.gateway import openapi
 from service.gateway.app import Gateway, GatewayConfig
 from service.gateway.bindings import bindings_from_services
+from service.kit.config import Settings
 
 log = logging.getLogger("service.gateway")
 DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "generated" / "invoicing_v1.binpb"

@@ -13,9 +13,16 @@ from typing import Any
 
 from invoicing.v1 import common_pb2, invoices_pb2
 
-from service import errors, ids, pbconv
+from service.edge import pbconv
 from service.invoices import rules
-from service.money import format_decimal, format_money, parse_currency, parse_decimal, parse_money
+from service.kit import errors, ids
+from service.kit.money import (
+    format_decimal,
+    format_money,
+    parse_currency,
+    parse_decimal,
+    parse_money,
+)
 
 pb = invoices_pb2
 _ts = pbconv.ts

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from service.db import metadata
+from service.kit.db import metadata
 
 MONEY = Numeric(24, 4)
 NOW = text("now()")

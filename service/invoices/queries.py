@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import and_, false, func
 
-from service import ids
-from service.filtering import FieldType, FilterField, enum_values
 from service.invoices.models import invoices
-from service.listing import Resource
-from service.pagination import SortField
+from service.kit import ids
+from service.kit.filtering import FieldType, FilterField, enum_values
+from service.kit.listing import Resource
+from service.kit.pagination import SortField
 
 c = invoices.c
 T = FieldType

@@ -1,5 +1,5 @@
 """Invoice persistence. Statements are built with SQLAlchemy Core and run on asyncpg
-(service.sql). Authorization is a WHERE clause here, backed by row-level security."""
+(service.kit.sql). Authorization is a WHERE clause here, backed by row-level security."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import asyncpg
 from sqlalchemy import Boolean, ColumnElement, Select, and_, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from service import db, errors, sql
-from service.auth import Principal
 from service.invoices import rules
 from service.invoices.models import invoice_number_counters, invoices, project_sequence_counters
-from service.money import format_decimal, format_money
+from service.kit import db, errors, sql
+from service.kit.auth import Principal
+from service.kit.money import format_decimal, format_money
 
 c = invoices.c
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from service import errors, etags
-from service.money import money_multiply, quantum, round_half_up
+from service.kit import errors, etags
+from service.kit.money import money_multiply, quantum, round_half_up
 
 CUSTOMER, SUPPLIER = "customer", "supplier"
 RECEIVABLE, PAYABLE = "receivable", "payable"

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy import func
 
-from service import db, errors, ids, listing
-from service.auth import Principal
 from service.invoices import repository, rules
 from service.invoices.queries import INVOICES
-from service.pagination import CursorCodec
+from service.kit import db, errors, ids, listing
+from service.kit.auth import Principal
+from service.kit.pagination import CursorCodec
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ import grpc
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
 
-from service import auth, db, listing
 from service.allocations import convert as allocation_convert
 from service.allocations import service as allocations
-from service.auth import Principal
+from service.edge.calls import Edge
 from service.invoices import convert, rules, service
 from service.invoices.queries import INVOICES
-from service.rpc import Edge
+from service.kit import auth, db, listing
+from service.kit.auth import Principal
 
 SERVICE = pb.DESCRIPTOR.services_by_name["InvoiceService"].full_name
 PERMISSIONS = {

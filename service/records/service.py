@@ -8,11 +8,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from service import db, errors, listing
 from service.allocations import queries
 from service.allocations import service as allocations
-from service.auth import Principal
-from service.filtering import compile_where
+from service.kit import db, errors, listing
+from service.kit.auth import Principal
+from service.kit.filtering import compile_where
 
 ROOTS = ("invoice_transactions",)
 

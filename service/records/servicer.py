@@ -9,11 +9,11 @@ from google.protobuf import json_format, struct_pb2
 from invoicing.v1 import records_pb2 as pb
 from invoicing.v1 import records_pb2_grpc
 
-from service import auth, db
 from service.allocations import convert as allocation_convert
 from service.allocations import service as allocations
+from service.edge.calls import Edge
+from service.kit import auth, db
 from service.records import service
-from service.rpc import Edge
 
 SERVICE = pb.DESCRIPTOR.services_by_name["RecordsService"].full_name
 PERMISSIONS = {f"/{SERVICE}/QueryRecords": "allocations.read"}

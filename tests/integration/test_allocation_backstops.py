@@ -12,8 +12,9 @@ from invoicing.v1 import allocations_pb2 as apb
 from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as ipb
 
-from service import ids, interceptors
-from service.errors import Code
+from service.edge import interceptors
+from service.kit import ids
+from service.kit.errors import Code
 from tests.conftest import APP_ROLE, Database, sample_invoice
 
 Metadata = tuple[tuple[str, str], ...]

@@ -22,7 +22,7 @@ import asyncpg
 import grpc
 from invoicing.v1 import allocations_pb2, invoices_pb2
 
-from service import ids
+from service.kit import ids
 from tests.conftest import error_info, sample_invoice
 
 T = TypeVar("T")

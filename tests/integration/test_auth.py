@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from invoicing.v1 import invoices_pb2
 
-from service import auth, config, ids
+from service.kit import auth, config, ids
 from tests.conftest import Tokens, error_info, rich_status, sample_invoice
 
 OTHER_SECRET = "a-completely-different-secret-that-is-long-enough-for-hs256-0123456789"

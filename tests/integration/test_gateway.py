@@ -34,10 +34,11 @@ from invoicing.v1 import allocations_pb2 as apb
 from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as pb
 
-from service import app, ids
+from service import app
 from service.gateway.app import Gateway, GatewayConfig
 from service.gateway.bindings import Binding, bindings_from_services
 from service.gateway.server import GatewaySettings, build_app, services
+from service.kit import ids
 from tests.conftest import Tokens, count_invoices, error_info, rich_status, sample_invoice
 
 Stub = invoices_pb2_grpc.InvoiceServiceStub

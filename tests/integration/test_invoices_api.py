@@ -26,7 +26,7 @@ from google.type import date_pb2
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
 
-from service import config
+from service.kit import config
 from tests.conftest import (
     Tokens,
     count_invoices,

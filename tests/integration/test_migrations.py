@@ -18,7 +18,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service import db, migrate, models_registry
+from service import migrate
+from service import registry as models_registry
+from service.kit import db
 from tests.conftest import APP_ROLE, Database
 
 

@@ -14,9 +14,9 @@ import grpc
 import pytest
 from invoicing.v1 import invoices_pb2
 
-from service import auth, db, ids
 from service.invoices import service as invoice_service
-from service.pagination import CursorCodec
+from service.kit import auth, db, ids
+from service.kit.pagination import CursorCodec
 from tests.conftest import Database, Tokens, sample_invoice
 
 

@@ -28,7 +28,8 @@ import httpx
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
 
-from service import app, config
+from service import app
+from service.kit import config
 from tests.conftest import Tokens, sample_invoice
 
 README = Path(__file__).resolve().parents[2] / "README.md"

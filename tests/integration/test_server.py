@@ -35,8 +35,10 @@ from invoicing.v1 import (
     records_pb2,
 )
 
-from service import app, config, ids, interceptors
+from service import app
+from service.edge import interceptors
 from service.invoices import service as invoice_service
+from service.kit import config, ids
 from tests.conftest import Database, Tokens, error_info, sample_invoice
 
 INVOICING_SERVICES = {

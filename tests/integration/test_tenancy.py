@@ -22,7 +22,7 @@ from google.protobuf import field_mask_pb2
 from grpc_status import rpc_status
 from invoicing.v1 import invoices_pb2
 
-from service import ids
+from service.kit import ids
 from tests.conftest import APP_ROLE, Database, Tokens, count_invoices, sample_invoice
 
 POLICY_PREDICATE = "NULLIF(current_setting('app.tenant_id'"

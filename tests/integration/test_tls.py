@@ -16,7 +16,8 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from invoicing.v1 import invoices_pb2, invoices_pb2_grpc
 
-from service import app, config
+from service import app
+from service.kit import config
 from tests.conftest import Database, Tokens
 
 

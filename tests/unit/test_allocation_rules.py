@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.allocations import rules
-from service.errors import Code, DomainError
-from service.money import format_money, quantum
+from service.kit.errors import Code, DomainError
+from service.kit.money import format_money, quantum
 
 DAY = date(2026, 4, 28)
 CURRENCIES = ("EUR", "USD", "JPY", "BHD", "KWD", "CLF")  # exponents 2, 2, 0, 3, 3, 4

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service import config
+from service.kit import config
 
 
 def test_defaults_serve_plaintext_on_loopback_with_dev_hs256() -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for service.filtering: the AIP-160 subset compiled to SQLAlchemy (no database)."""
+"""Unit tests for service.kit.filtering: the AIP-160 subset compiled to SQLAlchemy (no database)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
-from service import errors
-from service.errors import Code, DomainError
-from service.filtering import (
+from service.kit import errors
+from service.kit.errors import Code, DomainError
+from service.kit.filtering import FieldType, FilterField, compile_filter
+from service.kit.filtering.fields import (
     MAX_COMPARISONS,
     MAX_DEPTH,
     MAX_IN_VALUES,
     MAX_TEXT_LENGTH,
-    FieldType,
-    FilterField,
-    compile_filter,
 )
 
 metadata = sa.MetaData()

@@ -1,4 +1,4 @@
-"""Unit tests for service.ids: UUIDv7, prefixed Crockford base32 ids, external uuids."""
+"""Unit tests for service.kit.ids: UUIDv7, prefixed Crockford base32 ids, external uuids."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from service import ids
-from service.errors import DomainError
-from service.ids import (
+from service.kit import ids
+from service.kit.errors import DomainError
+from service.kit.ids import (
     PREFIXES,
     decode_id,
     encode_id,

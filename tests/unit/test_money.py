@@ -1,4 +1,4 @@
-"""Unit tests for service.money: currencies, strict parsing, rounding, formatting."""
+"""Unit tests for service.kit.money: currencies, strict parsing, rounding, formatting."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from service.errors import DomainError
-from service.money import (
+from service.kit.errors import DomainError
+from service.kit.money import (
     CURRENCY_EXPONENTS,
     exponent,
     format_decimal,

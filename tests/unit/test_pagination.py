@@ -1,4 +1,4 @@
-"""Unit tests for service.pagination: limits, ordering, keyset predicates, signed cursors."""
+"""Unit tests for service.kit.pagination: limits, ordering, keyset predicates, signed cursors."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
-from service.errors import Code, DomainError
-from service.filtering import FieldType
-from service.pagination import (
+from service.kit.errors import Code, DomainError
+from service.kit.filtering import FieldType
+from service.kit.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     CursorCodec,

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service import errors
 from service.invoices import rules
 from service.invoices.rules import LineInput
+from service.kit import errors
 
 CURRENCIES = {"JPY": 0, "EUR": 2, "BHD": 3, "CLF": 4}
 TAX_RATES = [Decimal(r) for r in ("0", "0.021", "0.055", "0.07", "0.1", "0.196", "0.2", "0.25")]

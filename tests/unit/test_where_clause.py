@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
-from service.errors import DomainError
-from service.filtering import FieldType, FilterField, compile_filter, compile_where
+from service.kit.errors import DomainError
+from service.kit.filtering import FieldType, FilterField, compile_filter, compile_where
 
 T = FieldType
 table = sa.table(

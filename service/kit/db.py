@@ -4,7 +4,7 @@ One transaction per RPC: the edge opens it with `unit_of_work`, services and
 repositories only run statements on the connection they are handed. The tenant is set
 per transaction with `set_config(..., true)` (in the same round trip as BEGIN), so
 nothing leaks to the next user of a pooled connection and row-level security fails
-closed. SQLAlchemy stays the schema, migration and query-building layer (service.sql).
+closed. SQLAlchemy stays the schema, migration and query-building layer (service.kit.sql).
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from service import db, errors, sql
-from service.db import metadata
+from service.kit import db, errors, sql
+from service.kit.db import metadata
 
 idempotency_keys = Table(
     "idempotency_keys",

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
-from service import errors, ids
+from service.kit import errors, ids
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service import errors
+from service.kit import errors
 
 
 def etag_of(version: int) -> str:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from service.errors import DomainError, invalid
+from service.kit.errors import DomainError, invalid
 
 PREFIXES: Mapping[str, str] = MappingProxyType(
     {

@@ -16,10 +16,10 @@ import asyncpg
 from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select
 from sqlalchemy.sql.util import find_tables
 
-from service import db, sql
-from service.auth import Principal
-from service.filtering import FilterField, compile_filter
-from service.pagination import (
+from service.kit import db, sql
+from service.kit.auth import Principal
+from service.kit.filtering import FilterField, compile_filter
+from service.kit.pagination import (
     CursorCodec,
     SortField,
     keyset_after,

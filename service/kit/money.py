@@ -20,7 +20,7 @@ from decimal import (
 )
 from types import MappingProxyType
 
-from service.errors import DomainError, invalid
+from service.kit.errors import DomainError, invalid
 
 _ZERO_DIGIT_CODES = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE_DIGIT_CODES = "BHD IQD JOD KWD LYD OMR TND"

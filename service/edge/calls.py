@@ -10,8 +10,8 @@ from typing import TypeVar
 import asyncpg
 from google.protobuf.message import Message
 
-from service import db, idempotency
-from service.auth import Principal
+from service.kit import db, idempotency
+from service.kit.auth import Principal
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)

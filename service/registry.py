@@ -8,7 +8,7 @@ from sqlalchemy import MetaData
 def metadata() -> MetaData:
     from service import idempotency  # noqa: F401
     from service.allocations import models as allocation_models  # noqa: F401
-    from service.db import metadata as shared
     from service.invoices import models  # noqa: F401
+    from service.kit.db import metadata as shared
 
     return shared

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from service.config import Settings
+from service.kit.config import Settings
 
 log = logging.getLogger(__name__)
 DATABASE = "invoicing"

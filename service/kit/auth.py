@@ -21,8 +21,8 @@ from typing import Any
 
 import jwt
 
-from service import errors
-from service.config import Settings
+from service.kit import errors
+from service.kit.config import Settings
 
 PERMISSIONS = (
     "invoices.read",

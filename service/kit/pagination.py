@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 
-from service import errors
-from service.errors import DomainError
-from service.filtering import FieldType
+from service.kit import errors
+from service.kit.errors import DomainError
+from service.kit.filtering import FieldType
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
