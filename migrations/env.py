@@ -8,10 +8,10 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service import registry as models_registry
+from service import registry
 from service.kit.db import async_url
 
-target_metadata = models_registry.metadata()
+target_metadata = registry.metadata()
 
 
 def _run(connection: Connection) -> None:

@@ -1,4 +1,6 @@
-"""Builds and runs the gRPC server. Nothing here runs at import time."""
+"""Builds and runs the process: database, modules, gRPC server, REST gateway, worker.
+Nothing here runs at import time, and nothing here names a resource: the modules come
+from `service.registry`."""
 
 from __future__ import annotations
 
@@ -6,50 +8,30 @@ import asyncio
 import hashlib
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pool, message_factory
-from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from invoicing.v1 import (
-    allocations_pb2_grpc,
-    connections_pb2,
-    invoices_pb2_grpc,
-    provenance_pb2,
-    records_pb2_grpc,
-)
+from starlette.routing import Route
 
-from service.allocations import service as allocations_service
-from service.allocations import servicer as allocations_servicer
-from service.edge import interceptors
-from service.edge.calls import Edge
+from service import registry
+from service.edge import grpc_server
+from service.edge.calls import Calls
+from service.edge.dispatch import InProcess
+from service.edge.modules import Module
+from service.edge.pipeline import Pipeline
+from service.edge.runtime import Runtime
 from service.gateway.server import GatewaySettings, RunningGateway, build_app
-from service.invoices import servicer as invoices_servicer
-from service.invoices.service import Deps
-from service.kit import auth, db, errors
+from service.kit import auth, db
 from service.kit.config import Settings
+from service.kit.deps import Deps
 from service.kit.pagination import CursorCodec
-from service.records import servicer as records_servicer
+from service.worker.runner import Runner
 
 log = logging.getLogger("service")
-
-# Services whose RPCs answer UNIMPLEMENTED until their issues land.
-PENDING: dict[str, tuple[ServiceDescriptor, str]] = {
-    "ProvenanceService": (
-        provenance_pb2.DESCRIPTOR.services_by_name["ProvenanceService"],
-        "provenance",
-    ),
-    "ConnectionService": (
-        connections_pb2.DESCRIPTOR.services_by_name["ConnectionService"],
-        "connections",
-    ),
-}
-READ_VERBS = ("Get", "List", "Query")
 
 
 @dataclass
@@ -58,60 +40,19 @@ class Running:
     port: int
     health: health.aio.HealthServicer
     database: db.Database
+    runtime: Runtime
+    dispatcher: InProcess
     gateway: RunningGateway | None = None
-    channel: grpc.aio.Channel | None = None
+    worker: asyncio.Task[None] | None = None
+    worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def gateway_port(self) -> int:
         return self.gateway.port if self.gateway is not None else 0
 
-
-def permissions() -> dict[str, str]:
-    table = {
-        **invoices_servicer.PERMISSIONS,
-        **allocations_servicer.PERMISSIONS,
-        **records_servicer.PERMISSIONS,
-    }
-    for descriptor, resource in PENDING.values():
-        for name in descriptor.methods_by_name:
-            kind = "read" if name.startswith(READ_VERBS) else "write"
-            table[f"/{descriptor.full_name}/{name}"] = f"{resource}.{kind}"
-    return table
-
-
-def _unimplemented_handler(descriptor: ServiceDescriptor) -> grpc.GenericRpcHandler:
-    pool = descriptor_pool.Default()
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
-    for method in descriptor.methods:
-        request_cls = message_factory.GetMessageClass(
-            pool.FindMessageTypeByName(method.input_type.full_name)
-        )
-        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
-            _not_yet(method.full_name),
-            request_deserializer=request_cls.FromString,
-            response_serializer=lambda m: m.SerializeToString(),
-        )
-    return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
-
-
-def _not_yet(name: str) -> Callable[[Any, Any], Any]:
-    async def behavior(request: Any, context: Any) -> Any:
-        raise errors.unimplemented(name)
-
-    return behavior
-
-
-def server_options(settings: Settings) -> list[tuple[str, Any]]:
-    return [
-        ("grpc.so_reuseport", 1 if settings.grpc_reuseport else 0),
-        ("grpc.max_receive_message_length", settings.grpc_max_message_bytes),
-        ("grpc.max_send_message_length", settings.grpc_max_message_bytes),
-        ("grpc.keepalive_time_ms", 60_000),
-        ("grpc.keepalive_timeout_ms", 20_000),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-        ("grpc.http2.max_ping_strikes", 2),
-        ("grpc.max_connection_idle_ms", 15 * 60_000),
-    ]
+    @property
+    def modules(self) -> Sequence[Module]:
+        return self.runtime.modules
 
 
 def cursor_secret(settings: Settings) -> bytes:
@@ -122,109 +63,101 @@ def cursor_secret(settings: Settings) -> bytes:
 
 
 async def start(settings: Settings, database_url: str) -> Running:
-    """Create the engine and server, bind the port, and start serving."""
+    """Create the pool, the modules and the server; bind the ports and start serving."""
     database = await db.Database.connect(
         database_url,
         pool_size=settings.db_pool_size,
         statement_timeout_ms=settings.db_statement_timeout_ms,
     )
-    authenticator = auth.Authenticator(key=auth.load_key(settings), settings=settings)
-    server = grpc.aio.server(
-        interceptors=[
-            interceptors.ErrorInterceptor(),
-            interceptors.AuthInterceptor(authenticator, permissions()),
-        ],
-        options=server_options(settings),
-        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
-    )
-    edge = Edge(database, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
-    cursors = CursorCodec(cursor_secret(settings))
-    deps = Deps(cursors=cursors, number_prefix=settings.invoice_number_prefix)
-    allocation_deps = allocations_service.Deps(cursors=cursors)
-    invoices_pb2_grpc.add_InvoiceServiceServicer_to_server(
-        invoices_servicer.InvoiceServicer(edge, deps, allocation_deps), server
-    )
-    allocations_pb2_grpc.add_AllocationServiceServicer_to_server(
-        allocations_servicer.AllocationServicer(edge, allocation_deps), server
-    )
-    records_pb2_grpc.add_RecordsServiceServicer_to_server(
-        records_servicer.RecordsServicer(edge, allocation_deps), server
-    )
-    server.add_generic_rpc_handlers(tuple(_unimplemented_handler(d) for d, _ in PENDING.values()))
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [
-        invoices_servicer.SERVICE,
-        allocations_servicer.SERVICE,
-        records_servicer.SERVICE,
-        *(d.full_name for d, _ in PENDING.values()),
-    ]
-    reflection.enable_server_reflection(
-        (*names, reflection.SERVICE_NAME, health.SERVICE_NAME), server
-    )
     try:
-        port = _bind(server, settings)
-    except OSError:
+        running = await _start(settings, database)
+    except BaseException:
         await database.close()
         raise
-    await server.start()
-    for name in ("", *names):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = Running(server=server, port=port, health=health_servicer, database=database)
-    if settings.gateway_enabled:
-        try:
-            await _start_gateway(running, settings)
-        except BaseException:
-            await stop(running, 0)
-            raise
+    try:
+        await _start_gateway(running, settings)
+    except BaseException:
+        await stop(running, 0)
+        raise
+    if settings.worker_enabled:
+        _start_worker(running, settings)
     return running
 
 
+async def _start(settings: Settings, database: db.Database) -> Running:
+    modules = registry.discover()
+    deps = Deps(cursors=CursorCodec(cursor_secret(settings)), settings=settings)
+    calls = Calls(database, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    runtime = Runtime(calls=calls, deps=deps, database=database, modules=modules)
+    authenticator = auth.Authenticator(key=auth.load_key(settings), settings=settings)
+    pipeline = Pipeline(authenticator, registry.constraint_errors(modules))
+    methods = registry.methods(modules, runtime)
+    server = grpc.aio.server(
+        options=grpc_server.server_options(settings),
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+    )
+    server.add_generic_rpc_handlers(grpc_server.generic_handlers(methods, pipeline))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = [service.full_name for service in registry.services(modules)]
+    reflection.enable_server_reflection(
+        (*names, reflection.SERVICE_NAME, health.SERVICE_NAME), server
+    )
+    port = grpc_server.bind(server, settings)
+    await server.start()
+    for name in ("", *names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Running(
+        server=server,
+        port=port,
+        health=health_servicer,
+        database=database,
+        runtime=runtime,
+        dispatcher=InProcess(methods, pipeline),
+    )
+
+
 async def _start_gateway(running: Running, settings: Settings) -> None:
-    """The REST gateway in this process, forwarding over a loopback gRPC channel."""
-    target = f"127.0.0.1:{running.port}"
+    """The REST gateway in this process, dispatching to the handlers in process."""
+    if not settings.gateway_enabled:
+        return
     if settings.tls_client_ca_file is not None:
         log.warning("mutual TLS is on: start the gateway standalone with a client certificate")
         return
-    if settings.tls_cert_file is not None:
-        credentials = grpc.ssl_channel_credentials(settings.tls_cert_file.read_bytes())
-        options = (("grpc.ssl_target_name_override", "localhost"),)
-        running.channel = grpc.aio.secure_channel(target, credentials, options=options)
-    else:
-        running.channel = grpc.aio.insecure_channel(target)
+    runtime = running.runtime
+    routes = [
+        Route(r.path, r.endpoint(runtime), methods=[r.method], name=r.name or None)
+        for r in registry.routes(runtime.modules)
+    ]
     gateway_settings = GatewaySettings.from_settings(settings)
-    running.gateway = RunningGateway(build_app(running.channel, gateway_settings), gateway_settings)
+    services = registry.services(runtime.modules)
+    app = build_app(running.dispatcher, services, gateway_settings, routes=routes)
+    running.gateway = RunningGateway(app, gateway_settings)
     await running.gateway.start()
 
 
-def _bind(server: grpc.aio.Server, settings: Settings) -> int:
-    address = f"{settings.grpc_host}:{settings.grpc_port}"
-    try:
-        if settings.tls_cert_file is not None and settings.tls_key_file is not None:
-            ca = settings.tls_client_ca_file
-            credentials = grpc.ssl_server_credentials(
-                [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
-                root_certificates=ca.read_bytes() if ca else None,
-                require_client_auth=ca is not None,
-            )
-            port = server.add_secure_port(address, credentials)
-        else:
-            port = server.add_insecure_port(address)
-    except RuntimeError as exc:
-        raise OSError(f"could not bind gRPC to {address}") from exc
-    if port == 0 or (settings.grpc_port != 0 and port != settings.grpc_port):
-        raise OSError(f"could not bind gRPC to {address} (is the port in use?)")
-    return port
+def _start_worker(running: Running, settings: Settings) -> None:
+    runner = Runner(
+        running.runtime,
+        registry.tasks(running.modules),
+        batch=settings.worker_batch,
+        idle=settings.worker_idle_ms / 1000,
+    )
+    running.worker = asyncio.create_task(runner.run_until(running.worker_stop))
 
 
 async def stop(running: Running, grace: float) -> None:
-    """Health NOT_SERVING, let in-flight RPCs finish within `grace`, close the pool."""
+    """Health NOT_SERVING, let in-flight RPCs and tasks finish within `grace`, close."""
     await running.health.enter_graceful_shutdown()
+    running.worker_stop.set()
     if running.gateway is not None:
         await running.gateway.stop()
     await running.server.stop(grace)
-    if running.channel is not None:
-        await running.channel.close()
+    if running.worker is not None:
+        try:
+            await asyncio.wait_for(running.worker, timeout=max(grace, 0.1))
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("the worker did not stop in time; its leases will expire")
     await running.database.close()
 
 

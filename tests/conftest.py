@@ -30,6 +30,9 @@ from invoicing.v1 import (
 )
 
 from service import app, migrate
+from service.gateway.bindings import generated_services
+from service.gateway.remote import Remote
+from service.gateway.server import GatewaySettings, RunningGateway, build_app
 from service.kit import auth, config, devdb
 
 APP_ROLE = "invoicing_app"
@@ -100,6 +103,33 @@ async def server(settings: config.Settings, database: Database) -> AsyncIterator
 @pytest.fixture(scope="session")
 def target(server: app.Running) -> str:
     return f"127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="session")
+async def standalone_gateway(
+    settings: config.Settings, server: app.Running
+) -> AsyncIterator[RunningGateway]:
+    """The standalone gateway (`python -m service.gateway`) on a real port, forwarding
+    over a real gRPC channel to the test server."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        services = generated_services()
+        gateway_settings = GatewaySettings.from_settings(settings, port=0)
+        app_ = build_app(Remote(ch, services), services, gateway_settings)
+        gateway = RunningGateway(app_, gateway_settings)
+        await gateway.start()
+        yield gateway
+        await gateway.stop()
+
+
+@pytest.fixture(scope="session", params=["in-process", "standalone"])
+def rest_base_url(
+    request: pytest.FixtureRequest, server: app.Running, standalone_gateway: RunningGateway
+) -> str:
+    """The REST gateway in both modes: in the server process (in-process dispatch, the
+    `make run` default) and standalone (forwarding over gRPC)."""
+    port = server.gateway_port if request.param == "in-process" else standalone_gateway.port
+    assert port, "the test settings start the REST gateway in-process"
+    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
-from service.kit import ddl as schema
+from service.kit import ddl
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -213,10 +213,10 @@ def upgrade() -> None:
         ),
     )
     role = context.config.attributes.get("app_role", "invoicing_app")
-    op.execute(schema.create_app_role(role))
-    op.execute(schema.grant_schema_usage(role))
+    op.execute(ddl.create_app_role(role))
+    op.execute(ddl.grant_schema_usage(role))
     for table in TENANT_TABLES:
-        for statement in schema.tenant_table(table, role):
+        for statement in ddl.tenant_table(table, role):
             op.execute(statement)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from alembic import context, op
 
-from service.kit import ddl as schema
+from service.kit import ddl
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -41,7 +41,7 @@ $$
 
 
 def upgrade() -> None:
-    role = schema.ident(context.config.attributes.get("app_role", "invoicing_app"))
+    role = ddl.ident(context.config.attributes.get("app_role", "invoicing_app"))
     op.execute(FUNCTION)
     op.execute("REVOKE ALL ON FUNCTION invoice_get(uuid, uuid, text) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION invoice_get(uuid, uuid, text) TO {role}")

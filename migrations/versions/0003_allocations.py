@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
-from service.kit import ddl as schema
+from service.kit import ddl
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -223,7 +223,7 @@ def upgrade() -> None:
     )
     role = context.config.attributes.get("app_role", "invoicing_app")
     for table in TENANT_TABLES:
-        for statement in schema.tenant_table(table, role):
+        for statement in ddl.tenant_table(table, role):
             op.execute(statement)
 
 

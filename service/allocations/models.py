@@ -1,6 +1,5 @@
-"""Allocation tables (SQLAlchemy Core): transactions, exchange rates, allocations and
-workspace settings. `tenant_id` leads every key; foreign keys carry it too, so a row
-can only ever point at a row of its own tenant."""
+"""The allocations table (seed 003 invoice transactions). `tenant_id` leads every key;
+foreign keys carry it too, so an allocation can only point at rows of its own tenant."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from sqlalchemy import (
     CHAR,
     CheckConstraint,
     Column,
-    Date,
     DateTime,
     ForeignKeyConstraint,
     Index,
@@ -17,7 +15,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -25,61 +22,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from service.kit.db import metadata
 
 MONEY = Numeric(24, 4)
-RATE = Numeric(30, 10)
 NOW = text("now()")
-
-transactions = Table(
-    "transactions",
-    metadata,
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("id", UUID(as_uuid=True), nullable=False),
-    Column("app_id", Text),
-    Column("direction", Text, nullable=False),
-    Column("amount", MONEY, nullable=False),
-    Column("currency", CHAR(3), nullable=False),
-    Column("allocated_amount", MONEY, nullable=False, server_default="0"),
-    Column("value_date", Date, nullable=False),
-    Column("reference", Text, nullable=False, server_default=""),
-    Column("counterparty_id", UUID(as_uuid=True)),
-    Column("subscription_id", UUID(as_uuid=True)),
-    Column("version", Integer, nullable=False, server_default="1"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("created_by", Text, nullable=False),
-    Column("updated_by", Text, nullable=False),
-    Column("deleted_at", DateTime(timezone=True)),
-    Column("deleted_by", Text),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    CheckConstraint("direction IN ('receivable', 'payable')", name="direction"),
-    CheckConstraint("amount > 0", name="amount_positive"),
-    # The backstop of the row-locked rule: never more allocated than paid.
-    CheckConstraint(
-        "allocated_amount >= 0 AND allocated_amount <= amount", name="allocated_amount"
-    ),
-    CheckConstraint("deleted_at IS NULL OR allocated_amount = 0", name="deleted_unallocated"),
-    CheckConstraint("version > 0", name="version"),
-    Index("ix_transactions_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
-    Index("ix_transactions_tenant_id_value_date_id", "tenant_id", "value_date", "id"),
-)
-
-exchange_rates = Table(
-    "exchange_rates",
-    metadata,
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("id", UUID(as_uuid=True), nullable=False),
-    Column("base_currency", CHAR(3), nullable=False),
-    Column("quote_currency", CHAR(3), nullable=False),
-    Column("rate", RATE, nullable=False),
-    Column("rate_date", Date, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("created_by", Text, nullable=False),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "base_currency", "quote_currency", "rate_date", "source"),
-    CheckConstraint("rate > 0", name="rate_positive"),
-    CheckConstraint("base_currency <> quote_currency", name="distinct_currencies"),
-    Index("ix_exchange_rates_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
-)
 
 allocations = Table(
     "allocations",
@@ -139,17 +82,4 @@ allocations = Table(
     Index("ix_allocations_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
     Index("ix_allocations_tenant_id_invoice_id", "tenant_id", "invoice_id"),
     Index("ix_allocations_tenant_id_transaction_id", "tenant_id", "transaction_id"),
-)
-
-workspace_settings = Table(
-    "workspace_settings",
-    metadata,
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("name", Text, nullable=False, server_default=""),
-    Column("accounting_currency", CHAR(3), nullable=False, server_default="EUR"),
-    Column("version", Integer, nullable=False, server_default="1"),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("updated_by", Text, nullable=False),
-    PrimaryKeyConstraint("tenant_id"),
-    CheckConstraint("version > 0", name="version"),
 )

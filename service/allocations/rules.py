@@ -14,69 +14,34 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Context, Decimal
+from typing import Protocol
 
 from service.kit import errors
 from service.kit.etags import etag_of
-from service.kit.money import format_decimal, format_money, parse_money, quantum, round_half_up
+from service.kit.money import format_money, quantum, round_half_up
 
 RECEIVABLE = "receivable"
 PAYABLE = "payable"
 FULL = "full"
 PARTIAL = "partial"
 ZERO = Decimal(0)
-DEFAULT_ACCOUNTING_CURRENCY = "EUR"
 _DIVISION = Context(prec=60)
 
 
-@dataclass(frozen=True)
-class Rate:
-    id: uuid.UUID
-    base_currency: str
-    quote_currency: str
-    rate: Decimal
-    rate_date: date
-    source: str
-    created_at: datetime | None = None
-    created_by: str = ""
-
-    def converts(self, source: str, target: str) -> bool:
-        return {self.base_currency, self.quote_currency} == {source, target}
-
-    def describe(self) -> str:
-        return (
-            f"1 {self.base_currency} = {format_decimal(self.rate)} {self.quote_currency}"
-            f" ({self.source}, {self.rate_date.isoformat()})"
-        )
-
-
-@dataclass(frozen=True)
-class Transaction:
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    app_id: str | None
-    direction: str
-    amount: Decimal
-    currency: str
-    allocated_amount: Decimal
-    value_date: date
-    reference: str
-    counterparty_id: uuid.UUID | None
-    subscription_id: uuid.UUID | None
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    created_by: str
-    updated_by: str
-    deleted_at: datetime | None
-    deleted_by: str | None
+class RateLike(Protocol):
+    """What the conversion model needs of an exchange rate: `1 base = rate quote`."""
 
     @property
-    def unallocated_amount(self) -> Decimal:
-        return self.amount - self.allocated_amount
-
+    def id(self) -> uuid.UUID: ...
     @property
-    def etag(self) -> str:
-        return etag_of(self.version)
+    def base_currency(self) -> str: ...
+    @property
+    def quote_currency(self) -> str: ...
+    @property
+    def rate(self) -> Decimal: ...
+
+    def converts(self, source: str, target: str) -> bool: ...
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -112,40 +77,6 @@ class Allocation:
 
 
 @dataclass(frozen=True)
-class Settings:
-    workspace_id: uuid.UUID
-    name: str = ""
-    accounting_currency: str = DEFAULT_ACCOUNTING_CURRENCY
-    version: int = 0
-    updated_at: datetime | None = None
-    updated_by: str = ""
-
-    @property
-    def etag(self) -> str:
-        return etag_of(self.version)
-
-
-@dataclass(frozen=True)
-class TransactionDraft:
-    direction: str
-    amount: Decimal
-    currency: str
-    value_date: date | None
-    reference: str
-    counterparty_id: uuid.UUID | None
-    subscription_id: uuid.UUID | None
-
-
-@dataclass(frozen=True)
-class RateDraft:
-    base_currency: str
-    quote_currency: str
-    rate: Decimal
-    rate_date: date
-    source: str
-
-
-@dataclass(frozen=True)
 class Payee:
     """What an allocation needs to know about its invoice (a locked row)."""
 
@@ -162,6 +93,35 @@ class Payee:
 
 
 @dataclass(frozen=True)
+class Payer:
+    """What an allocation needs to know about its transaction (a locked row)."""
+
+    id: uuid.UUID
+    direction: str
+    currency: str
+    amount: Decimal
+    allocated_amount: Decimal
+    value_date: date
+
+    @property
+    def unallocated_amount(self) -> Decimal:
+        return self.amount - self.allocated_amount
+
+
+@dataclass(frozen=True)
+class AllocationRequest:
+    """A CreateAllocation as decoded at the edge; `amount` is parsed in the use case, in
+    the transaction's currency."""
+
+    invoice_id: uuid.UUID
+    transaction_id: uuid.UUID
+    amount: str
+    currency: str | None = None
+    exchange_rate_id: uuid.UUID | None = None
+    subscription_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
 class Amounts:
     """The reconciled amounts of one allocation."""
 
@@ -173,7 +133,50 @@ class Amounts:
     accounting_currency: str
 
 
-def convert(value: Decimal, rate: Rate, source: str, target: str) -> Decimal:
+@dataclass(frozen=True)
+class NewAllocation:
+    """An allocation about to be written: what it links and its reconciled amounts."""
+
+    invoice_id: uuid.UUID
+    transaction_id: uuid.UUID
+    amounts: Amounts
+    allocation_type: str
+    exchange_rate_id: uuid.UUID | None
+    accounting_exchange_rate_id: uuid.UUID | None
+    subscription_id: uuid.UUID | None
+    composite_fx_rate: str | None
+    composite_invoice_transaction_summary: str
+
+
+def new_allocation(
+    *,
+    payee_after: Payee,
+    payer: Payer,
+    amounts: Amounts,
+    rate: RateLike | None,
+    accounting_rate: RateLike | None,
+    subscription_id: uuid.UUID | None,
+    labels: tuple[str, str],
+) -> NewAllocation:
+    """The allocation of `amounts` from `payer` to the invoice, which is `payee_after`
+    once paid; `labels` name the invoice and the transaction in its summary."""
+    kind = allocation_type(payee_after)
+    return NewAllocation(
+        invoice_id=payee_after.id,
+        transaction_id=payer.id,
+        amounts=amounts,
+        allocation_type=kind,
+        exchange_rate_id=None if rate is None else rate.id,
+        accounting_exchange_rate_id=None if accounting_rate is None else accounting_rate.id,
+        subscription_id=subscription_id,
+        composite_fx_rate=composite_fx_rate(rate, accounting_rate),
+        composite_invoice_transaction_summary=summary(
+            labels[0], labels[1], amounts.amount, amounts.currency, kind
+        ),
+    )
+
+
+def convert(value: Decimal, rate: RateLike, source: str, target: str) -> Decimal:
     """`value` in `source` expressed in `target` with `rate`, rounded half up once."""
     if source == target:
         return value
@@ -190,8 +193,8 @@ def amounts(
     *,
     invoice_currency: str,
     accounting_currency: str,
-    rate: Rate | None,
-    accounting_rate: Rate | None,
+    rate: RateLike | None,
+    accounting_rate: RateLike | None,
 ) -> Amounts:
     """Convert a transaction amount into the invoice and the accounting currencies."""
     invoice_amount = amount if rate is None else convert(amount, rate, currency, invoice_currency)
@@ -214,7 +217,7 @@ def accounting_pair_needs_rate(currency: str, invoice_currency: str, accounting:
     return accounting not in (currency, invoice_currency)
 
 
-def largest_amount_within(due: Decimal, rate: Rate, source: str, target: str) -> Decimal:
+def largest_amount_within(due: Decimal, rate: RateLike, source: str, target: str) -> Decimal:
     """The largest `source` amount whose conversion into `target` does not exceed `due`.
 
     Used for "pay the amount due" in a foreign currency. Conversion rounds half up, so
@@ -253,7 +256,7 @@ def check_payable(payee: Payee) -> None:
         )
 
 
-def check_direction(payee: Payee, transaction: Transaction) -> None:
+def check_direction(payee: Payee, transaction: Payer) -> None:
     if payee.direction != transaction.direction:
         raise errors.failed_precondition(
             f"a {transaction.direction} transaction cannot pay a {payee.direction} invoice",
@@ -263,7 +266,7 @@ def check_direction(payee: Payee, transaction: Transaction) -> None:
         )
 
 
-def check_unallocated(transaction: Transaction, amount: Decimal) -> None:
+def check_unallocated(transaction: Payer, amount: Decimal) -> None:
     if amount > transaction.unallocated_amount:
         currency = transaction.currency
         raise errors.failed_precondition(
@@ -301,7 +304,7 @@ def check_not_zero(invoice_amount: Decimal, field_path: str) -> None:
         )
 
 
-def check_rate_given(rate: Rate, source: str, target: str, field_path: str) -> None:
+def check_rate_given(rate: RateLike, source: str, target: str, field_path: str) -> None:
     if source == target:
         raise errors.invalid(
             field_path,
@@ -326,26 +329,7 @@ def no_rate(source: str, target: str, on: date) -> errors.DomainError:
     )
 
 
-def parse_positive(text: str, currency: str, field_path: str) -> Decimal:
-    """A required amount in `currency`, > 0, exact to its minor unit."""
-    value = parse_money(text, currency, field_path)
-    if value <= ZERO:
-        raise errors.invalid(
-            field_path, "must be greater than 0", reason="OUT_OF_RANGE", minimum="0"
-        )
-    return value
-
-
-def check_deletable(transaction: Transaction) -> None:
-    if transaction.allocated_amount > ZERO:
-        raise errors.failed_precondition(
-            "the transaction has live allocations; reverse them first",
-            "TRANSACTION_HAS_ALLOCATIONS",
-            allocatedAmount=format_money(transaction.allocated_amount, transaction.currency),
-        )
-
-
-def composite_fx_rate(*rates: Rate | None) -> str | None:
+def composite_fx_rate(*rates: RateLike | None) -> str | None:
     applied = [rate.describe() for rate in rates if rate is not None]
     return "; ".join(applied) or None
 

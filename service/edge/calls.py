@@ -1,4 +1,6 @@
-"""Edge helpers shared by servicers: one transaction per RPC, retries, idempotency."""
+"""The one call helper every servicer uses: one transaction per RPC (the tenant set,
+serialization failures retried), single-statement reads, and request-id idempotency
+stored in the same transaction as the write."""
 
 from __future__ import annotations
 
@@ -10,22 +12,70 @@ from typing import TypeVar
 import asyncpg
 from google.protobuf.message import Message
 
-from service.kit import db, idempotency
+from service.edge import pipeline
+from service.kit import auth, db, idempotency
 from service.kit.auth import Principal
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
+Work = Callable[[db.Conn, Principal], Awaitable[T]]
 MAX_ATTEMPTS = 3
 
 
-class Edge:
-    """Opens the RPC's transaction (tenant set), retrying serialization failures."""
+class Calls:
+    """Runs a servicer's work for the principal of the call being served."""
 
     def __init__(self, database: db.Database, *, idempotency_ttl: timedelta) -> None:
         self.database = database
         self.idempotency_ttl = idempotency_ttl
 
-    async def run(self, principal: Principal, work: Callable[[db.Conn], Awaitable[T]]) -> T:
+    async def run(self, work: Work[T], *, workspace_id: str = "") -> T:
+        """`work` in one transaction, as the caller (or in the explicit workspace)."""
+        principal = auth.current().in_workspace(workspace_id)
+        return await self.transaction(principal, lambda conn: work(conn, principal))
+
+    async def read_one(self, work: Work[T]) -> T:
+        """A read made of one statement that scopes itself to the tenant (no BEGIN,
+        no COMMIT: one round trip instead of three)."""
+        principal = auth.current()
+        async with db.single_statement(self.database) as conn:
+            return await work(conn, principal)
+
+    async def idempotent(self, request: Message, work: Work[M]) -> M:
+        """`work` once per (tenant, rpc, request.request_id); retries replay the first
+        response. Without a request_id it simply runs."""
+        principal = auth.current()
+        key = idempotency.validate_request_id(getattr(request, "request_id", ""))
+        if key is None:
+            return await self.transaction(principal, lambda conn: work(conn, principal))
+        method = pipeline.current_call().method
+        digest = request_hash(request)
+
+        async def once(conn: db.Conn) -> M:
+            stored = await idempotency.claim(
+                conn,
+                tenant_id=principal.tenant_id,
+                method=method.name,
+                request_id=key,
+                request_hash=digest,
+                ttl=self.idempotency_ttl,
+            )
+            if stored is not None:
+                replayed: M = method.response_cls.FromString(stored)  # type: ignore[assignment]
+                return replayed
+            response = await work(conn, principal)
+            await idempotency.store(
+                conn,
+                tenant_id=principal.tenant_id,
+                method=method.name,
+                request_id=key,
+                response=response.SerializeToString(deterministic=True),
+            )
+            return response
+
+        return await self.transaction(principal, once)
+
+    async def transaction(self, principal: Principal, work: Callable[[db.Conn], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 async with db.unit_of_work(self.database, principal.tenant_id) as conn:
@@ -34,51 +84,6 @@ class Edge:
                 if attempt == MAX_ATTEMPTS or db.sqlstate(exc) not in db.RETRYABLE:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def read_one(self, principal: Principal, work: Callable[[db.Conn], Awaitable[T]]) -> T:
-        """A read made of one statement that scopes itself to the tenant (no BEGIN,
-        no COMMIT: one round trip instead of three)."""
-        async with db.single_statement(self.database) as conn:
-            return await work(conn)
-
-    async def run_idempotent(
-        self,
-        principal: Principal,
-        *,
-        method: str,
-        request: Message,
-        request_id: str,
-        response_type: type[M],
-        work: Callable[[db.Conn], Awaitable[M]],
-    ) -> M:
-        """Run `work` once per (tenant, method, request_id); replay the first response."""
-        key = idempotency.validate_request_id(request_id)
-        if key is None:
-            return await self.run(principal, work)
-        digest = request_hash(request)
-
-        async def once(conn: db.Conn) -> M:
-            stored = await idempotency.claim(
-                conn,
-                tenant_id=principal.tenant_id,
-                method=method,
-                request_id=key,
-                request_hash=digest,
-                ttl=self.idempotency_ttl,
-            )
-            if stored is not None:
-                return response_type.FromString(stored)
-            response = await work(conn)
-            await idempotency.store(
-                conn,
-                tenant_id=principal.tenant_id,
-                method=method,
-                request_id=key,
-                response=response.SerializeToString(deterministic=True),
-            )
-            return response
-
-        return await self.run(principal, once)
 
 
 def request_hash(request: Message) -> bytes:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
-from service.kit import errors, ids
+from service.kit import errors, ids, listing
+from service.kit.money import parse_currency
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
+R = TypeVar("R", bound=Message)
 
 
 def ts(value: datetime | None) -> Timestamp | None:
@@ -64,3 +70,21 @@ def optional_id(value: str, resource: str, field_path: str) -> uuid.UUID | None:
 
 def public_id(resource: str, value: uuid.UUID | None) -> str:
     return "" if value is None else ids.encode_id(ids.PREFIXES[resource], value)
+
+
+def page_to_pb(response_cls: type[R], page: listing.Page[T], encode: Callable[[T], Any]) -> R:
+    """A List*Response (`data`, `next_cursor`, `total`) from a page of domain items."""
+    return response_cls(
+        data=[encode(item) for item in page.items], next_cursor=page.next_cursor, total=page.total
+    )
+
+
+def currency(value: str, field_path: str) -> str:
+    """A required ISO 4217 code."""
+    if value == "":
+        raise errors.invalid(field_path, "is required", reason="REQUIRED")
+    return parse_currency(value, field_path)
+
+
+def optional_currency(value: str, field_path: str) -> str | None:
+    return None if value == "" else parse_currency(value, field_path)

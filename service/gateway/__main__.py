@@ -1,5 +1,5 @@
 """`python -m service.gateway --target host:port`: the REST gateway on its own, in front
-of a remote gRPC server (TLS and client certificates optional)."""
+of a remote gRPC server (TLS and client certificates optional), forwarding over gRPC."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import grpc
 
+from service.gateway.bindings import generated_services
+from service.gateway.remote import Remote
 from service.gateway.server import GatewaySettings, RunningGateway, build_app
 from service.kit import config, logs
 
@@ -25,7 +27,8 @@ def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
 
 async def _serve(args: argparse.Namespace, settings: GatewaySettings) -> None:
     channel = _channel(args)
-    gateway = RunningGateway(build_app(channel, settings), settings)
+    services = generated_services()
+    gateway = RunningGateway(build_app(Remote(channel, services), services, settings), settings)
     await gateway.start()
     print(f"invoicing gateway: http://{settings.host}:{gateway.port} -> {args.target}", flush=True)
     stopping = asyncio.Event()

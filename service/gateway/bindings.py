@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -60,3 +62,15 @@ def success_status(binding: Binding) -> int:
     if binding.rpc.name.startswith("Create") and binding.method == "POST":
         return 201
     return 200
+
+
+def generated_services(package: str = "invoicing.v1") -> list[ServiceDescriptor]:
+    """Every service of the generated package (the standalone gateway serves them all,
+    knowing no resource: what the server does not serve answers UNIMPLEMENTED there)."""
+    imported = importlib.import_module(package)
+    found: list[ServiceDescriptor] = []
+    for info in sorted(pkgutil.iter_modules(imported.__path__), key=lambda i: i.name):
+        if info.name.endswith("_pb2"):
+            module = importlib.import_module(f"{package}.{info.name}")
+            found.extend(module.DESCRIPTOR.services_by_name.values())
+    return found

@@ -1,44 +1,27 @@
-"""Serving the gateway: in the `make run` process, or standalone against a remote target."""
+"""Serving the gateway: in the server process (in-process dispatch), or standalone in
+front of a remote gRPC server (`python -m service.gateway`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import uvicorn
 from google.protobuf.descriptor import ServiceDescriptor
-from invoicing.v1 import (
-    allocations_pb2,
-    connections_pb2,
-    invoices_pb2,
-    provenance_pb2,
-    records_pb2,
-)
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
 
 from service.gateway import openapi
-from service.gateway.app import Gateway, GatewayConfig
+from service.gateway.app import Dispatcher, Gateway, GatewayConfig
 from service.gateway.bindings import bindings_from_services
 from service.kit.config import Settings
 
 log = logging.getLogger("service.gateway")
 DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "generated" / "invoicing_v1.binpb"
-_PUBLIC = (
-    (invoices_pb2, "InvoiceService"),
-    (allocations_pb2, "AllocationService"),
-    (records_pb2, "RecordsService"),
-    (provenance_pb2, "ProvenanceService"),
-    (connections_pb2, "ConnectionService"),
-)
-
-
-def services() -> list[ServiceDescriptor]:
-    """Every service the gateway exposes (all whose rpcs carry http rules)."""
-    return [module.DESCRIPTOR.services_by_name[name] for module, name in _PUBLIC]
 
 
 @dataclass(frozen=True)
@@ -61,14 +44,21 @@ class GatewaySettings:
         return cls(**(values | overrides))
 
 
-def build_app(channel: grpc.aio.Channel, settings: GatewaySettings) -> Any:
+def build_app(
+    dispatcher: Dispatcher,
+    services: Sequence[ServiceDescriptor],
+    settings: GatewaySettings,
+    *,
+    routes: Sequence[BaseRoute] = (),
+) -> Any:
+    """The gateway for every rpc of `services` that carries http rules."""
     comments = openapi.load_comments(DESCRIPTOR_SET) if DESCRIPTOR_SET.exists() else {}
     config = GatewayConfig(
         max_body_bytes=settings.max_body_bytes,
         default_timeout_s=settings.timeout_s,
         comments=comments,
     )
-    app: Any = Gateway(channel, bindings_from_services(services()), config)
+    app: Any = Gateway(dispatcher, bindings_from_services(services), config, routes=routes)
     if settings.cors_origins:
         app = CORSMiddleware(
             app,

@@ -7,7 +7,7 @@ business rules live in `rules.py`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,6 @@ from service.kit.money import (
     format_money,
     parse_currency,
     parse_decimal,
-    parse_money,
 )
 
 pb = invoices_pb2
@@ -110,37 +109,41 @@ def draft_for_create(invoice: pb.Invoice) -> tuple[rules.Draft, dict[str, Decima
         )
     if invoice.currency == "":
         raise errors.invalid("invoice.currency", "is required", reason="REQUIRED")
-    paths = set(rules.DRAFT_FIELDS) - {"counterparty_id"}
-    values = decode_fields(invoice, paths, parse_currency(invoice.currency, "invoice.currency"))
-    values["counterparty_id"] = counterparty(invoice, TYPES[invoice.type])
+    paths = set(rules.DRAFT_FIELDS) - {"counterparty_id", "line_items"}
+    values = {path: DECODERS[path](invoice) for path in paths}
+    values["line_items"] = rules.resolve_lines(_lines(invoice), values["currency"])
+    values["counterparty_id"] = rules.resolve_party(_parties(invoice), values["type"])
     draft = rules.Draft(**values)
-    return draft, claimed_totals(invoice, draft.currency, CHECKED_TOTALS)
+    return draft, rules.resolve_claimed(_claimed(invoice, CHECKED_TOTALS), draft.currency)
 
 
-def changes_for_update(
-    invoice: pb.Invoice,
-    mask_paths: Iterable[str],
-    has_mask: bool,
-    *,
-    current: rules.Draft,
-) -> tuple[dict[str, Any], dict[str, Decimal]]:
-    """The changed domain fields of an UpdateInvoice request and any claimed totals.
-
-    Values the request leaves out (currency, type) are taken from `current`.
-    """
+def patch_for_update(invoice: pb.Invoice, mask_paths: Iterable[str], has_mask: bool) -> rules.Patch:
+    """An UpdateInvoice request as a patch; the use case resolves it on the locked row."""
     paths = _update_paths(invoice, list(mask_paths), has_mask)
-    field_paths = {p for p in paths if p in rules.DRAFT_FIELDS}
-    effective_currency = (
-        parse_currency(invoice.currency, "invoice.currency")
-        if "currency" in paths
-        else current.currency
+    plain = paths & rules.DRAFT_FIELDS - {"counterparty_id", "line_items"}
+    return rules.Patch(
+        paths=frozenset(paths),
+        values={path: DECODERS[path](invoice) for path in plain},
+        lines=_lines(invoice) if "line_items" in paths else None,
+        parties=_parties(invoice) if paths & set(COUNTERPARTY_PATHS) else None,
+        claimed=_claimed(invoice, [p for p in paths if p in CHECKED_TOTALS]),
     )
-    changes = decode_fields(invoice, field_paths - {"counterparty_id"}, effective_currency)
-    if paths & set(COUNTERPARTY_PATHS):
-        invoice_type = changes.get("type", current.type)
-        changes["counterparty_id"] = counterparty(invoice, invoice_type)
-    claimed = claimed_totals(invoice, effective_currency, [p for p in paths if p in CHECKED_TOTALS])
-    return changes, claimed
+
+
+def payment(request: pb.PayInvoiceRequest) -> rules.Payment:
+    paid_at = None
+    if request.HasField("paid_at"):
+        try:
+            paid_at = request.paid_at.ToDatetime(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            raise errors.invalid("paid_at", "is out of range", reason="OUT_OF_RANGE") from None
+    return rules.Payment(
+        invoice_id=invoice_id(request.id),
+        amount=request.amount,
+        currency=pbconv.optional_currency(request.currency, "currency"),
+        paid_at=paid_at,
+        reference=text(request.reference, "reference", max_length=255),
+    )
 
 
 def _update_paths(invoice: pb.Invoice, paths: list[str], has_mask: bool) -> set[str]:
@@ -161,42 +164,17 @@ def _update_paths(invoice: pb.Invoice, paths: list[str], has_mask: bool) -> set[
     return set(paths)
 
 
-def decode_fields(invoice: pb.Invoice, paths: Iterable[str], currency: str) -> dict[str, Any]:
-    """Decode the named fields; money in line items is read in `currency`."""
-    return {
-        path: _lines(invoice, currency) if path == "line_items" else DECODERS[path](invoice)
-        for path in paths
-    }
+def _parties(invoice: pb.Invoice) -> rules.Parties:
+    return rules.Parties(
+        **{
+            name: ids.parse_uuid(getattr(invoice, name), f"invoice.{name}")
+            for name in COUNTERPARTY_PATHS
+        }
+    )
 
 
-def counterparty(invoice: pb.Invoice, invoice_type: str | None) -> Any:
-    """counterparty_id, account_id (customer) and vendor_id (supplier) name one party."""
-    if invoice_type == rules.SUPPLIER and invoice.account_id:
-        raise errors.invalid(
-            "invoice.account_id", "is for customer invoices; use vendor_id", reason="WRONG_PARTY"
-        )
-    if invoice_type == rules.CUSTOMER and invoice.vendor_id:
-        raise errors.invalid(
-            "invoice.vendor_id", "is for supplier invoices; use account_id", reason="WRONG_PARTY"
-        )
-    found = None
-    for name in COUNTERPARTY_PATHS:
-        value = ids.parse_uuid(getattr(invoice, name), f"invoice.{name}")
-        if value is not None and found is not None and value != found:
-            raise errors.invalid(
-                f"invoice.{name}", "must equal counterparty_id", reason="COUNTERPARTY_MISMATCH"
-            )
-        found = found or value
-    return found
-
-
-def claimed_totals(invoice: pb.Invoice, currency: str, names: Iterable[str]) -> dict[str, Decimal]:
-    claimed = {}
-    for name in names:
-        raw = getattr(invoice, name)
-        if raw:
-            claimed[name] = parse_money(raw, currency, f"invoice.{name}")
-    return claimed
+def _claimed(invoice: pb.Invoice, names: Iterable[str]) -> dict[str, str]:
+    return {name: getattr(invoice, name) for name in names if getattr(invoice, name)}
 
 
 def _type(invoice: pb.Invoice) -> str:
@@ -213,9 +191,9 @@ def _direction(invoice: pb.Invoice) -> str | None:
     return DIRECTIONS[invoice.direction]
 
 
-def _line(item: pb.LineItem, currency: str, index: int) -> rules.LineInput:
+def _line(item: pb.LineItem, index: int) -> rules.PendingLine:
     path = f"invoice.line_items[{index}]"
-    return rules.LineInput(
+    return rules.PendingLine(
         description=text(item.description, f"{path}.description", max_length=1000),
         quantity=parse_decimal(
             item.quantity,
@@ -235,18 +213,16 @@ def _line(item: pb.LineItem, currency: str, index: int) -> rules.LineInput:
             maximum=Decimal(1),
             empty=Decimal(0),
         ),
-        discount_amount=parse_money(
-            item.discount_amount, currency, f"{path}.discount_amount", empty=Decimal(0)
-        ),
+        discount_amount=item.discount_amount,
     )
 
 
-def _lines(invoice: pb.Invoice, currency: str) -> tuple[rules.LineInput, ...]:
+def _lines(invoice: pb.Invoice) -> tuple[rules.PendingLine, ...]:
     if len(invoice.line_items) > MAX_LINES:
         raise errors.invalid(
             "invoice.line_items", f"at most {MAX_LINES} line items", reason="TOO_MANY_ITEMS"
         )
-    return tuple(_line(item, currency, i) for i, item in enumerate(invoice.line_items))
+    return tuple(_line(item, i) for i, item in enumerate(invoice.line_items))
 
 
 def _tags(invoice: pb.Invoice) -> tuple[str, ...]:

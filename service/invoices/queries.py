@@ -5,17 +5,12 @@ from __future__ import annotations
 from sqlalchemy import and_, false, func
 
 from service.invoices.models import invoices
-from service.kit import ids
-from service.kit.filtering import FieldType, FilterField, enum_values
+from service.kit.filtering import FieldType, FilterField, enum_values, id_field
 from service.kit.listing import Resource
 from service.kit.pagination import SortField
 
 c = invoices.c
 T = FieldType
-
-
-def _decode_invoice_id(text: str) -> object:
-    return ids.decode_id(text, ids.PREFIXES["invoice"], "filter")
 
 
 _enum = enum_values
@@ -27,7 +22,7 @@ OVERDUE = func.coalesce(
 )
 
 _FIELDS = [
-    FilterField("id", c.id, T.UUID, id_decoder=_decode_invoice_id),  # type: ignore[arg-type]
+    id_field("id", c.id, "invoice"),
     FilterField("number", c.number, T.TEXT),
     FilterField("type", c.type, T.ENUM, _enum(("customer", "supplier"), "INVOICE_TYPE")),
     FilterField(

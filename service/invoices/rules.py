@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from service.kit import errors, etags
-from service.kit.money import money_multiply, quantum, round_half_up
+from service.kit.money import money_multiply, parse_money, quantum, round_half_up
 
 CUSTOMER, SUPPLIER = "customer", "supplier"
 RECEIVABLE, PAYABLE = "receivable", "payable"
@@ -155,6 +156,110 @@ class Invoice:
     @property
     def etag(self) -> str:
         return etag_of(self.version)
+
+
+@dataclass(frozen=True)
+class PendingLine:
+    """A line item as decoded at the edge; its discount, money in the invoice's currency,
+    waits for the currency (an update may not name it)."""
+
+    quantity: Decimal
+    unit_price: Decimal
+    description: str = ""
+    tax_rate: Decimal = ZERO
+    discount_amount: str = ""
+
+
+@dataclass(frozen=True)
+class Parties:
+    """counterparty_id, account_id (customer invoices) and vendor_id (supplier invoices):
+    three names for one party."""
+
+    counterparty_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = None
+    vendor_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An UpdateInvoice as decoded at the edge, before the row is read: the fields it
+    changes (decoded), and what needs the stored invoice to be decoded (line discounts and
+    claimed totals need its currency, the parties its type)."""
+
+    paths: frozenset[str]
+    values: Mapping[str, Any]
+    lines: tuple[PendingLine, ...] | None = None
+    parties: Parties | None = None
+    claimed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A PayInvoice as decoded at the edge; `amount` ("" = the amount due) is parsed in
+    the payment's currency by the use case."""
+
+    invoice_id: uuid.UUID
+    amount: str = ""
+    currency: str | None = None
+    paid_at: datetime | None = None
+    reference: str = ""
+
+
+def resolve_patch(patch: Patch, current: Draft) -> tuple[dict[str, Any], dict[str, Decimal]]:
+    """The changes of `patch` to the stored draft `current`, and the totals it claims.
+    Values the patch leaves out (currency, type) are the stored ones."""
+    changes = dict(patch.values)
+    currency = changes.get("currency", current.currency)
+    if patch.lines is not None:
+        changes["line_items"] = resolve_lines(patch.lines, currency)
+    if patch.parties is not None:
+        changes["counterparty_id"] = resolve_party(patch.parties, changes.get("type", current.type))
+    return changes, resolve_claimed(patch.claimed, currency)
+
+
+def resolve_lines(lines: Sequence[PendingLine], currency: str) -> tuple[LineInput, ...]:
+    return tuple(
+        LineInput(
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            description=line.description,
+            tax_rate=line.tax_rate,
+            discount_amount=parse_money(
+                line.discount_amount,
+                currency,
+                f"invoice.line_items[{index}].discount_amount",
+                empty=ZERO,
+            ),
+        )
+        for index, line in enumerate(lines)
+    )
+
+
+def resolve_party(parties: Parties, invoice_type: str | None) -> uuid.UUID | None:
+    """The one party the three fields name, checked against the invoice's type."""
+    if invoice_type == SUPPLIER and parties.account_id is not None:
+        raise errors.invalid(
+            "invoice.account_id", "is for customer invoices; use vendor_id", reason="WRONG_PARTY"
+        )
+    if invoice_type == CUSTOMER and parties.vendor_id is not None:
+        raise errors.invalid(
+            "invoice.vendor_id", "is for supplier invoices; use account_id", reason="WRONG_PARTY"
+        )
+    found = None
+    for name in ("counterparty_id", "account_id", "vendor_id"):
+        value = getattr(parties, name)
+        if value is not None and found is not None and value != found:
+            raise errors.invalid(
+                f"invoice.{name}", "must equal counterparty_id", reason="COUNTERPARTY_MISMATCH"
+            )
+        found = found or value
+    return found
+
+
+def resolve_claimed(claimed: Mapping[str, str], currency: str) -> dict[str, Decimal]:
+    return {
+        name: parse_money(raw, currency, f"invoice.{name}") for name, raw in claimed.items() if raw
+    }
 
 
 def compute_line(line: LineInput, currency: str, index: int) -> Line:

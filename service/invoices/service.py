@@ -1,12 +1,16 @@
-"""Invoice use cases. Each runs inside the caller's transaction and never commits."""
+"""Invoice use cases. Each runs inside the caller's transaction and never commits.
+
+Other resources use invoices only through this module: `lock_for_payment` and
+`apply_payment` serve the allocations; `Invoice`, `Payment` and `LISTING` (the list's
+fields, which related-object filters such as `invoice.total` reuse) are public.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,28 +18,13 @@ from sqlalchemy import func
 
 from service.invoices import repository, rules
 from service.invoices.queries import INVOICES
+from service.invoices.rules import Invoice, Payment
 from service.kit import db, errors, ids, listing
 from service.kit.auth import Principal
-from service.kit.pagination import CursorCodec
+from service.kit.deps import Deps
 
-
-@dataclass(frozen=True)
-class Deps:
-    """What the use cases need from configuration."""
-
-    cursors: CursorCodec
-    number_prefix: str = "INV"
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-
-    def today(self) -> date:
-        return self.clock().date()
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[rules.Invoice]
-    next_cursor: str
-    total: int | None
+LISTING = INVOICES
+__all__ = ["LISTING", "Invoice", "Payment"]
 
 
 async def create_invoice(
@@ -70,15 +59,11 @@ async def get_invoice(
 
 
 async def update_invoice(
-    conn: db.Conn,
-    principal: Principal,
-    *,
-    invoice_id: uuid.UUID,
-    changes: Mapping[str, Any],
-    claimed: Mapping[str, Decimal],
-    etag: str,
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID, patch: rules.Patch, etag: str
 ) -> rules.Invoice:
+    """Apply `patch` to the locked invoice (its currency and type are read under the lock)."""
     invoice = await _locked_live(conn, principal, invoice_id)
+    changes, claimed = rules.resolve_patch(patch, invoice.draft)
     rules.check_etag(invoice, etag)
     rules.check_editable(invoice.status, changes)
     draft = dataclasses.replace(invoice.draft, **changes)
@@ -137,7 +122,9 @@ async def issue_invoice(
     }
     if draft.type == rules.CUSTOMER:
         sequence = await repository.next_number(conn, principal.tenant_id, issue_date.year)
-        values["number"] = rules.invoice_number(deps.number_prefix, issue_date.year, sequence)
+        values["number"] = rules.invoice_number(
+            deps.settings.invoice_number_prefix, issue_date.year, sequence
+        )
     if draft.project_id is not None:
         values["project_sequence_id"] = await repository.next_project_sequence(
             conn, principal.tenant_id, draft.project_id, draft.type
@@ -200,10 +187,9 @@ async def apply_payment(
 
 async def list_invoices(
     conn: db.Conn, principal: Principal, *, query: listing.Query, deps: Deps
-) -> Page:
+) -> listing.Page[Invoice]:
     page = await listing.list_page(conn, principal, INVOICES, query, deps.cursors)
-    items = [repository.from_row(row) for row in page.rows]
-    return Page(items=items, next_cursor=page.next_cursor, total=page.total)
+    return page.map(repository.from_row)
 
 
 async def _locked(conn: db.Conn, principal: Principal, invoice_id: uuid.UUID) -> rules.Invoice:

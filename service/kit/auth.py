@@ -102,6 +102,10 @@ def bind(principal: Principal) -> contextvars.Token[Principal]:
     return _current.set(principal)
 
 
+def unbind(token: contextvars.Token[Principal]) -> None:
+    _current.reset(token)
+
+
 class Authenticator:
     """Verifies bearer tokens; caches verified tokens until they expire."""
 

@@ -75,6 +75,9 @@ class Settings:
     gateway_max_body_bytes: int = 1024 * 1024
     gateway_timeout_seconds: int = 30
     gateway_cors_origins: tuple[str, ...] = ()
+    worker_enabled: bool = True
+    worker_batch: int = 10
+    worker_idle_ms: int = 1000
 
     @property
     def embedded_database(self) -> bool:
@@ -120,6 +123,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         gateway_cors_origins=tuple(
             o.strip() for o in e.get("GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()
         ),
+        worker_enabled=_bool(e, "WORKER_ENABLED", True),
+        worker_batch=_int(e, "WORKER_BATCH", 10, minimum=1),
+        worker_idle_ms=_int(e, "WORKER_IDLE_MS", 1000, minimum=10),
     )
     _check(settings)
     return settings

@@ -45,3 +45,9 @@ def tenant_table(table: str, role: str) -> list[str]:
 
 def grant_schema_usage(role: str) -> str:
     return f"GRANT USAGE ON SCHEMA public TO {ident(role)}"
+
+
+def system_table(table: str, role: str) -> list[str]:
+    """A table outside tenant RLS (the work queue): DML granted to the app role. It must
+    hold no tenant data beyond ids and scheduling state."""
+    return [f"GRANT SELECT, INSERT, UPDATE, DELETE ON {ident(table)} TO {ident(role)}"]

@@ -8,9 +8,9 @@ those. The statement is compiled once per shape; every value is a bind parameter
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import ColumnElement, FromClause, Select, Table, func, select
@@ -30,6 +30,16 @@ from service.kit.pagination import (
 )
 
 SORT_LABEL = "_sort_value"
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+N = TypeVar("N", bound=_Named)
 
 
 @dataclass(frozen=True)
@@ -84,10 +94,21 @@ def query_from_request(request: Any, resource: Resource) -> Query:
 
 
 @dataclass(frozen=True)
-class Page:
-    rows: list[asyncpg.Record]
+class Page(Generic[T]):
+    """One page of a list: its items, the cursor of the next page ("" at the end), and
+    the number of matches when it was asked for."""
+
+    items: list[T]
     next_cursor: str
     total: int | None
+
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        return Page([convert(item) for item in self.items], self.next_cursor, self.total)
+
+
+def by_name(items: Iterable[N]) -> dict[str, N]:
+    """Filter or sort fields indexed by their name."""
+    return {item.name: item for item in items}
 
 
 async def list_page(
@@ -98,7 +119,8 @@ async def list_page(
     cursors: CursorCodec,
     *,
     order_field_path: str = "order_by",
-) -> Page:
+) -> Page[asyncpg.Record]:
+    """One page of `resource` for `query`, as rows (the caller maps them)."""
     limit = parse_limit(query.limit)
     sort, descending = parse_order(
         query.order_by,
@@ -183,7 +205,7 @@ async def list_page(
         counted = sql.cached(("count", *shape), build_count)
         scope = {k: v for k, v in params.items() if k in ("tenant", "app")}
         total = int(await sql.fetchval(conn, counted, scope))
-    return Page(rows=items, next_cursor=next_cursor, total=total)
+    return Page(items=items, next_cursor=next_cursor, total=total)
 
 
 def _joined(resource: Resource, clauses: Sequence[ColumnElement[Any]]) -> FromClause:

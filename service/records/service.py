@@ -1,20 +1,19 @@
-"""The generic records query (seed 003 `POST /v1/records/query`): a root name, a
-where clause and a sort, answered by the root's own list use case, with the same
-filter engine, fields, scoping and cursors."""
+"""The generic records query (seed 003 `POST /v1/records/query`): a root name, a where
+clause and a sort, answered by the root's own list use case, with the same filter
+engine, fields, scoping and cursors. Roots are declared by the modules that own them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.allocations import queries
-from service.allocations import service as allocations
+from service.edge.modules import RecordRoot
 from service.kit import db, errors, listing
 from service.kit.auth import Principal
+from service.kit.deps import Deps
 from service.kit.filtering import compile_where
-
-ROOTS = ("invoice_transactions",)
 
 
 @dataclass(frozen=True)
@@ -29,19 +28,20 @@ class RecordsQuery:
     include_total: bool = False
 
 
-def check_root(root: str) -> None:
-    if root not in ROOTS:
+def find_root(roots: Mapping[str, RecordRoot], name: str) -> RecordRoot:
+    root = roots.get(name)
+    if root is None:
         raise errors.invalid(
             "root",
-            f"unknown root {root[:64]!r}; roots: {', '.join(ROOTS)}",
-            reason="UNKNOWN_ROOT" if root else "REQUIRED",
+            f"unknown root {name[:64]!r}; roots: {', '.join(sorted(roots))}",
+            reason="UNKNOWN_ROOT" if name else "REQUIRED",
         )
+    return root
 
 
 async def query_records(
-    conn: db.Conn, principal: Principal, *, query: RecordsQuery, deps: allocations.Deps
-) -> allocations.Page:
-    check_root(query.root)
+    conn: db.Conn, principal: Principal, *, root: RecordRoot, query: RecordsQuery, deps: Deps
+) -> listing.Page[Any]:
     where = query.where
     list_query = listing.Query(
         limit=query.limit,
@@ -49,10 +49,10 @@ async def query_records(
         order_by=query.order_field,
         direction=query.direction,
         filter_key="json:" + json.dumps(where, sort_keys=True, separators=(",", ":")),
-        condition=lambda: compile_where(where, queries.ALLOCATION_FILTER_FIELDS),
+        condition=lambda: compile_where(where, root.fields),
         show_deleted=query.show_deleted,
         include_total=query.include_total,
     )
-    return await allocations.list_allocations(
+    return await root.list(
         conn, principal, query=list_query, deps=deps, order_field_path="order_by.field"
     )

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import Any
 
-import grpc
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.message import Message
 from invoicing.v1 import records_pb2 as pb
-from invoicing.v1 import records_pb2_grpc
 
-from service.allocations import convert as allocation_convert
-from service.allocations import service as allocations
-from service.edge.calls import Edge
-from service.kit import auth, db
+from service.edge.runtime import Runtime
+from service.kit import db
+from service.kit.auth import Principal
 from service.records import service
 
-SERVICE = pb.DESCRIPTOR.services_by_name["RecordsService"].full_name
-PERMISSIONS = {f"/{SERVICE}/QueryRecords": "allocations.read"}
-Ctx: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
-
-class RecordsServicer(records_pb2_grpc.RecordsServiceServicer):
-    def __init__(self, edge: Edge, deps: allocations.Deps) -> None:
-        self._edge = edge
-        self._deps = deps
+class RecordsServicer:
+    def __init__(self, runtime: Runtime) -> None:
+        self._calls = runtime.calls
+        self._deps = runtime.deps
+        self._roots = {root.name: root for m in runtime.modules for root in m.records}
 
     async def QueryRecords(
-        self, request: pb.QueryRecordsRequest, context: Ctx
+        self, request: pb.QueryRecordsRequest, _: Any
     ) -> pb.QueryRecordsResponse:
-        service.check_root(request.root)
-        principal = auth.current().in_workspace(request.workspace_id)
+        root = service.find_root(self._roots, request.root)
         query = service.RecordsQuery(
             root=request.root,
             where=json_format.MessageToDict(request.where_clause),
@@ -41,18 +35,18 @@ class RecordsServicer(records_pb2_grpc.RecordsServiceServicer):
             include_total=request.include_total,
         )
 
-        async def work(conn: db.Conn) -> pb.QueryRecordsResponse:
-            page = await service.query_records(conn, principal, query=query, deps=self._deps)
+        async def work(conn: db.Conn, p: Principal) -> pb.QueryRecordsResponse:
+            page = await service.query_records(conn, p, root=root, query=query, deps=self._deps)
             return pb.QueryRecordsResponse(
-                data=[_record(allocation_convert.allocation_to_pb(item)) for item in page.items],
+                data=[_record(root.encode(item)) for item in page.items],
                 next_cursor=page.next_cursor,
                 total=page.total,
             )
 
-        return await self._edge.run(principal, work)
+        return await self._calls.run(work, workspace_id=request.workspace_id)
 
 
-def _record(message: Any) -> struct_pb2.Struct:
+def _record(message: Message) -> struct_pb2.Struct:
     record = struct_pb2.Struct()
     record.update(
         json_format.MessageToDict(

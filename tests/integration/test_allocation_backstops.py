@@ -12,7 +12,8 @@ from invoicing.v1 import allocations_pb2 as apb
 from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as ipb
 
-from service.edge import interceptors
+from service import registry
+from service.edge import status
 from service.kit import ids
 from service.kit.errors import Code
 from tests.conftest import APP_ROLE, Database, sample_invoice
@@ -98,10 +99,10 @@ async def test_check_constraints_refuse_over_allocation(
 def test_a_backstop_violation_maps_to_failed_precondition_not_internal() -> None:
     exc = asyncpg.CheckViolationError("new row violates check constraint")
     exc.constraint_name = "ck_invoices_amount_paid"
-    mapped = interceptors._database_error(exc)
+    mapped = status.database_error(exc, registry.constraint_errors(registry.discover()))
     assert mapped is not None
     assert (mapped.code, mapped.reason) == (Code.FAILED_PRECONDITION, "MONEY_INVARIANT")
     assert mapped.metadata == {"constraint": "ck_invoices_amount_paid"}
     other = asyncpg.CheckViolationError("another constraint")
     other.constraint_name = "ck_invoices_dates"
-    assert interceptors._database_error(other) is None
+    assert status.database_error(other, registry.constraint_errors(registry.discover())) is None

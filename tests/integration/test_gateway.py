@@ -34,10 +34,10 @@ from invoicing.v1 import allocations_pb2 as apb
 from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as pb
 
-from service import app
+from service import app, registry
 from service.gateway.app import Gateway, GatewayConfig
-from service.gateway.bindings import Binding, bindings_from_services
-from service.gateway.server import GatewaySettings, build_app, services
+from service.gateway.bindings import Binding, bindings_from_services, generated_services
+from service.gateway.server import GatewaySettings, build_app
 from service.kit import ids
 from tests.conftest import Tokens, count_invoices, error_info, rich_status, sample_invoice
 
@@ -46,7 +46,7 @@ AllocationStub = allocations_pb2_grpc.AllocationServiceStub
 Metadata = tuple[tuple[str, str], ...]
 Json = dict[str, Any]
 
-BINDINGS = bindings_from_services(services())
+BINDINGS = bindings_from_services(generated_services())
 INVOICE_SERVICE = "invoicing.v1.InvoiceService"
 ALLOCATION_SERVICE = "invoicing.v1.AllocationService"
 RECORDS_SERVICE = "invoicing.v1.RecordsService"
@@ -96,10 +96,9 @@ INVOICE_JSON: Json = {
 
 
 @pytest.fixture
-async def http(server: app.Running) -> AsyncIterator[httpx.AsyncClient]:
-    assert server.gateway_port, "the test settings start the REST gateway in-process"
-    base_url = f"http://127.0.0.1:{server.gateway_port}"
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+async def http(rest_base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the REST gateway, in-process and standalone (every test runs on both)."""
+    async with httpx.AsyncClient(base_url=rest_base_url, timeout=30) as client:
         yield client
 
 
@@ -110,11 +109,13 @@ def auth(tokens: Tokens, tenant: uuid.UUID) -> dict[str, str]:
 
 
 @pytest.fixture
-def asgi(channel: grpc.aio.Channel) -> Callable[..., httpx.AsyncClient]:
-    """A client for a gateway built with other settings, forwarding over the real channel."""
+def asgi(server: app.Running) -> Callable[..., httpx.AsyncClient]:
+    """A client for a gateway built with other settings, dispatching in process to the
+    real server's handlers."""
 
     def make(settings: GatewaySettings) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=build_app(channel, settings))
+        app_ = build_app(server.dispatcher, registry.services(server.modules), settings)
+        transport = httpx.ASGITransport(app=app_)
         return httpx.AsyncClient(transport=transport, base_url="http://gateway.test")
 
     return make
@@ -920,8 +921,8 @@ QUERY_ONLY_UPDATE = Binding(
 
 
 @pytest.fixture
-async def query_only(channel: grpc.aio.Channel) -> AsyncIterator[httpx.AsyncClient]:
-    gateway = Gateway(channel, [QUERY_ONLY_UPDATE], GatewayConfig())
+async def query_only(server: app.Running) -> AsyncIterator[httpx.AsyncClient]:
+    gateway = Gateway(server.dispatcher, [QUERY_ONLY_UPDATE], GatewayConfig())
     transport = httpx.ASGITransport(app=gateway)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
         yield client

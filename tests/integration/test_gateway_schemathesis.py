@@ -51,7 +51,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service import app
 from tests.conftest import Tokens, sample_invoice
 
 MAX_EXAMPLES = 10
@@ -296,13 +295,12 @@ async def _seed(schema: Any, make: _Maker) -> Seeds:
 
 
 async def test_gateway_conforms_to_its_openapi(
-    server: app.Running,
+    rest_base_url: str,
     tokens: Tokens,
     invoices: invoices_pb2_grpc.InvoiceServiceStub,
     allocations: allocations_pb2_grpc.AllocationServiceStub,
 ) -> None:
-    assert server.gateway_port, "the test settings start the REST gateway in-process"
-    base_url = f"http://127.0.0.1:{server.gateway_port}"
+    base_url = rest_base_url  # the in-process and the standalone gateway
     schema = schemathesis.openapi.from_dict(await _document(base_url))
     tenant = uuid.uuid4()
     headers = {"Authorization": f"Bearer {tokens.token(tenant)}"}

@@ -18,8 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from service import migrate
-from service import registry as models_registry
+from service import migrate, registry
 from service.kit import db
 from tests.conftest import APP_ROLE, Database
 
@@ -70,7 +69,7 @@ async def _schema_diff(url: str) -> list[Any]:
 
     def compare(sync_conn: Connection) -> list[Any]:
         context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
-        return list(compare_metadata(context, models_registry.metadata()))
+        return list(compare_metadata(context, registry.metadata()))
 
     try:
         async with engine.connect() as conn:
@@ -91,7 +90,7 @@ async def test_upgrade_on_empty_database_reaches_head(fresh_url: str) -> None:
     assert await _tables(fresh_url) == set()
     await _upgrade(fresh_url)
     assert await _version(fresh_url) == _head()
-    expected = set(models_registry.metadata().tables) | {"alembic_version"}
+    expected = set(registry.metadata().tables) | {"alembic_version"}
     assert await _tables(fresh_url) == expected
 
 
@@ -119,14 +118,19 @@ async def test_downgrade_to_base_leaves_no_tables_and_upgrade_again_works(
     assert await _schema_diff(fresh_url) == []
     conn = await asyncpg.connect(fresh_url)
     try:
+        tenant_tables = [
+            name
+            for name, table in registry.metadata().tables.items()
+            if not table.info.get("system")
+        ]
         forced = await conn.fetch(
             "SELECT relname FROM pg_class WHERE relname = ANY($1::text[])"
             " AND relrowsecurity AND relforcerowsecurity",
-            list(models_registry.metadata().tables),
+            list(registry.metadata().tables),
         )
-        assert {r["relname"] for r in forced} == set(models_registry.metadata().tables)
+        assert {r["relname"] for r in forced} == set(tenant_tables)
         policies = await conn.fetchval("SELECT count(*) FROM pg_policies WHERE schemaname='public'")
-        assert policies == len(models_registry.metadata().tables)
+        assert policies == len(tenant_tables)
     finally:
         await conn.close()
 

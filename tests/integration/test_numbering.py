@@ -16,6 +16,7 @@ from invoicing.v1 import invoices_pb2
 
 from service.invoices import service as invoice_service
 from service.kit import auth, db, ids
+from service.kit.deps import Deps
 from service.kit.pagination import CursorCodec
 from tests.conftest import Database, Tokens, sample_invoice
 
@@ -125,7 +126,7 @@ async def test_rolled_back_issue_leaves_no_gap(
     year = _year(issued)
     assert issued.number == f"INV-{year}-0001"
 
-    deps = invoice_service.Deps(cursors=CursorCodec(b"x" * 32), number_prefix="INV")
+    deps = Deps(cursors=CursorCodec(b"x" * 32), settings=settings)
     seen: list[str] = []
     with pytest.raises(Rollback):
         async with db.unit_of_work(engine, tenant) as conn:

@@ -26,7 +26,6 @@ from google.protobuf import json_format, struct_pb2
 from invoicing.v1 import allocations_pb2 as apb
 from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc, records_pb2, records_pb2_grpc
 
-from service import app
 from tests.conftest import Tokens, error_info, violations
 from tests.integration.test_allocations_filters import (
     CONVERTED,
@@ -638,11 +637,8 @@ async def test_read_permission_is_required(
 
 
 @pytest.fixture
-async def http(server: app.Running) -> AsyncIterator[httpx.AsyncClient]:
-    assert server.gateway_port, "the test settings start the REST gateway in-process"
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{server.gateway_port}", timeout=30
-    ) as client:
+async def http(rest_base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=rest_base_url, timeout=30) as client:
         yield client
 
 

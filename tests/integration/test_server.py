@@ -36,7 +36,7 @@ from invoicing.v1 import (
 )
 
 from service import app
-from service.edge import interceptors
+from service.edge import grpc_server, status
 from service.invoices import service as invoice_service
 from service.kit import config, ids
 from tests.conftest import Database, Tokens, error_info, sample_invoice
@@ -218,7 +218,7 @@ async def test_pending_service_without_token_is_unauthenticated(
 
 
 def test_server_options_disable_reuseport(settings: config.Settings) -> None:
-    assert ("grpc.so_reuseport", 0) in app.server_options(settings)
+    assert ("grpc.so_reuseport", 0) in grpc_server.server_options(settings)
 
 
 async def test_binding_port_in_use_by_server_raises_oserror(
@@ -349,13 +349,13 @@ async def test_graceful_stop_sets_health_not_serving(
 
 
 def test_unexpected_exception_maps_to_generic_internal() -> None:
-    status = interceptors.to_status(RuntimeError("secret-xyz"), "t1")
-    assert status.code == code_pb2.INTERNAL
-    assert "secret-xyz" not in status.message
-    assert "t1" in status.message
-    assert b"secret-xyz" not in status.SerializeToString()
+    mapped = status.to_status(RuntimeError("secret-xyz"), "t1", {})
+    assert mapped.code == code_pb2.INTERNAL
+    assert "secret-xyz" not in mapped.message
+    assert "t1" in mapped.message
+    assert b"secret-xyz" not in mapped.SerializeToString()
     infos = []
-    for detail in status.details:
+    for detail in mapped.details:
         assert detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)
         info = error_details_pb2.ErrorInfo()
         detail.Unpack(info)

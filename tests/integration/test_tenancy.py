@@ -22,6 +22,7 @@ from google.protobuf import field_mask_pb2
 from grpc_status import rpc_status
 from invoicing.v1 import invoices_pb2
 
+from service import registry
 from service.kit import ids
 from tests.conftest import APP_ROLE, Database, Tokens, count_invoices, sample_invoice
 
@@ -282,6 +283,17 @@ async def test_app_role_with_local_tenant_can_insert_own_row(
 # ---- (c) catalog audit ---------------------------------------------------------------------
 
 
+# Tables outside tenant RLS on purpose, declared with info={"system": True} (the work
+# queue: only ids and scheduling state, which the worker must see across tenants).
+SYSTEM_TABLES = sorted(
+    name for name, table in registry.metadata().tables.items() if table.info.get("system")
+)
+
+
+def test_system_tables_are_only_the_work_queue() -> None:
+    assert SYSTEM_TABLES == ["work_items"]
+
+
 async def _tenant_tables(admin: asyncpg.Connection) -> list[asyncpg.Record]:
     return await admin.fetch(
         """
@@ -291,8 +303,10 @@ async def _tenant_tables(admin: asyncpg.Connection) -> list[asyncpg.Record]:
           AND EXISTS (SELECT 1 FROM pg_attribute a
                       WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'
                         AND NOT a.attisdropped)
+          AND NOT (c.relname = ANY($1::text[]))
         ORDER BY c.relname
-        """
+        """,
+        SYSTEM_TABLES,
     )
 
 

@@ -11,15 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.allocations import rules
+from service.exchange_rates.rules import Rate
 from service.kit.errors import Code, DomainError
 from service.kit.money import format_money, quantum
+from service.transactions.rules import parse_positive
 
 DAY = date(2026, 4, 28)
 CURRENCIES = ("EUR", "USD", "JPY", "BHD", "KWD", "CLF")  # exponents 2, 2, 0, 3, 3, 4
 
 
-def rate(base: str, quote: str, value: str, source: str = "ecb") -> rules.Rate:
-    return rules.Rate(uuid.uuid4(), base, quote, Decimal(value), DAY, source)
+def rate(base: str, quote: str, value: str, source: str = "ecb") -> Rate:
+    return Rate(uuid.uuid4(), base, quote, Decimal(value), DAY, source)
 
 
 def exact(value: Decimal, currency: str) -> Decimal:
@@ -260,7 +262,7 @@ def test_composite_fx_rate_states_every_rate() -> None:
     ],
 )
 def test_parse_positive_rejects(text: str, currency: str, reason: str | None) -> None:
-    err = failure(rules.parse_positive, text, currency, "allocation.amount")
+    err = failure(parse_positive, text, currency, "allocation.amount")
     assert err.code is Code.INVALID_ARGUMENT
     assert err.violations[0].field == "allocation.amount"
     if reason:

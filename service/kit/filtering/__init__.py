@@ -3,7 +3,23 @@
 (`fields`)."""
 
 from service.kit.filtering.aip160 import compile_filter
-from service.kit.filtering.fields import FieldType, FilterField, adapted, enum_values
+from service.kit.filtering.fields import (
+    FieldType,
+    FilterField,
+    adapted,
+    currency_field,
+    enum_values,
+    id_field,
+)
 from service.kit.filtering.where_json import compile_where
 
-__all__ = ["FieldType", "FilterField", "adapted", "compile_filter", "compile_where", "enum_values"]
+__all__ = [
+    "FieldType",
+    "FilterField",
+    "adapted",
+    "compile_filter",
+    "compile_where",
+    "currency_field",
+    "enum_values",
+    "id_field",
+]

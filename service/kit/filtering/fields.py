@@ -17,14 +17,18 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 
-from service.kit import errors
+from service.kit import errors, ids
 from service.kit.errors import DomainError
+from service.kit.money import CURRENCY_EXPONENTS
 
 MAX_TEXT_LENGTH = 2000
 MAX_COMPARISONS = 50
 MAX_DEPTH = 20
 MAX_IN_VALUES = 100
 _MAX_NUMBER_CHARS = 64
+CURRENCIES: Mapping[str, str] = {code: code for code in CURRENCY_EXPONENTS} | {
+    code.lower(): code for code in CURRENCY_EXPONENTS
+}
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -49,6 +53,21 @@ class FilterField:
     type: FieldType
     enum_values: Mapping[str, str] = field(default_factory=dict)
     id_decoder: Callable[[str], uuid.UUID] | None = None
+
+
+def id_field(name: str, column: ColumnElement[Any], resource: str) -> FilterField:
+    """A field holding a resource's public id (`inv_...`), compared as its uuid."""
+    prefix = ids.PREFIXES[resource]
+
+    def decode(text: str) -> uuid.UUID:
+        return ids.decode_id(text, prefix, "filter")
+
+    return FilterField(name, column, FieldType.UUID, id_decoder=decode)
+
+
+def currency_field(name: str, column: ColumnElement[Any]) -> FilterField:
+    """An ISO 4217 code, accepted in upper or lower case."""
+    return FilterField(name, column, FieldType.ENUM, CURRENCIES)
 
 
 def enum_values(values: Iterable[str], proto_prefix: str) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Background work: the modules' tasks, claimed item by item with leases."""
