@@ -84,11 +84,16 @@ async def start(settings: Settings, database_url: str) -> Running:
     return running
 
 
-async def _start(settings: Settings, database: db.Database) -> Running:
-    modules = registry.discover()
+def build_runtime(settings: Settings, database: db.Database) -> Runtime:
+    """The modules and what their servicers, routes and tasks are built with."""
     deps = Deps(cursors=CursorCodec(cursor_secret(settings)), settings=settings)
     calls = Calls(database, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
-    runtime = Runtime(calls=calls, deps=deps, database=database, modules=modules)
+    return Runtime(calls=calls, deps=deps, database=database, modules=registry.discover())
+
+
+async def _start(settings: Settings, database: db.Database) -> Running:
+    runtime = build_runtime(settings, database)
+    modules = runtime.modules
     authenticator = auth.Authenticator(key=auth.load_key(settings), settings=settings)
     pipeline = Pipeline(authenticator, registry.constraint_errors(modules))
     methods = registry.methods(modules, runtime)
@@ -137,13 +142,18 @@ async def _start_gateway(running: Running, settings: Settings) -> None:
 
 
 def _start_worker(running: Running, settings: Settings) -> None:
-    runner = Runner(
-        running.runtime,
-        registry.tasks(running.modules),
+    runner = build_runner(running.runtime, settings)
+    running.worker = asyncio.create_task(runner.run_until(running.worker_stop))
+
+
+def build_runner(runtime: Runtime, settings: Settings) -> Runner:
+    """A worker running every module's tasks."""
+    return Runner(
+        runtime,
+        registry.tasks(runtime.modules),
         batch=settings.worker_batch,
         idle=settings.worker_idle_ms / 1000,
     )
-    running.worker = asyncio.create_task(runner.run_until(running.worker_stop))
 
 
 async def stop(running: Running, grace: float) -> None:

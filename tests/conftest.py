@@ -89,7 +89,14 @@ def database(data_dir: Path) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> config.Settings:
     return config.load(
-        {"DATA_DIR": str(data_dir), "GRPC_PORT": "0", "GATEWAY_PORT": "0", "LOG_LEVEL": "WARNING"}
+        {
+            "DATA_DIR": str(data_dir),
+            "GRPC_PORT": "0",
+            "GATEWAY_PORT": "0",
+            "LOG_LEVEL": "WARNING",
+            # The worker runs only where a test starts one (tests/integration/test_worker.py).
+            "WORKER_ENABLED": "false",
+        }
     )
 
 
