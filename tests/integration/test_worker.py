@@ -68,6 +68,18 @@ async def _count(admin: asyncpg.Connection, tenant: uuid.UUID, *, expired: bool)
     )
 
 
+async def _none_expired(admin: asyncpg.Connection, tenant: uuid.UUID) -> bool:
+    return await _count(admin, tenant, expired=True) == 0
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], seconds: float = 20) -> None:
+    """Poll the database until `check` holds (another process does the work)."""
+    for _ in range(int(seconds / 0.1)):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+
+
 async def _drain(runner: Runner, *, rounds: int = 200) -> None:
     """Run until a round finds nothing due."""
     for _ in range(rounds):
@@ -342,9 +354,7 @@ async def test_the_worker_process_takes_over_a_dead_workers_lease_and_stops_on_s
         PURGE_TASK,
     )
     process = await worker_process()
-    deadline = time.monotonic() + 20
-    while await _count(admin, tenant, expired=True) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await _eventually(lambda: _none_expired(admin, tenant))
     assert await _count(admin, tenant, expired=True) == 0
     assert await _count(admin, tenant, expired=False) == 1
     row = await admin.fetchrow(
@@ -367,9 +377,7 @@ async def test_the_server_runs_the_worker_by_default(
     running = await app.start(with_worker, database.app_url)
     try:
         assert running.worker is not None
-        deadline = time.monotonic() + 20
-        while await _count(admin, tenant, expired=True) and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        await _eventually(lambda: _none_expired(admin, tenant))
         assert await _count(admin, tenant, expired=True) == 0
     finally:
         await app.stop(running, grace=1)
