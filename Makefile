@@ -41,11 +41,12 @@ generate: $(STAMP)
 $(BUF):
 	@npm install --prefix .tools --no-audit --no-fund --silent @bufbuild/buf@1.75.0
 
-## make lint: ruff, mypy --strict on service/, buf lint
+## make lint: ruff, mypy --strict on service/, the dependency contracts, buf lint
 lint: $(STAMP) $(BUF)
 	@$(BIN)/ruff check service tests migrations bench
 	@$(BIN)/ruff format --check service tests migrations bench
 	@$(BIN)/mypy
+	@$(BIN)/lint-imports --no-cache
 	@$(BUF) lint
 
 ## make token TENANT=<uuid>: a dev token with every permission (last line)
