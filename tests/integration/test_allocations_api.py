@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -22,21 +21,34 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from google.type import date_pb2
 from invoicing.v1 import allocations_pb2 as apb
-from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as ipb
 
-from tests.conftest import Tokens, error_info, rich_status, sample_invoice, violations
+from tests.conftest import Tokens, error_info, rich_status
+from tests.factories import (
+    RECEIVABLE,
+    Allocs,
+    Code,
+    Invoices,
+    Metadata,
+    as_date,
+    as_dt,
+    create_rate,
+    create_txn,
+    draft_invoice,
+    fails,
+    get_invoice,
+    invalid,
+    issued_invoice,
+    mask,
+    pdate,
+    precondition,
+    today_utc,
+    ts,
+)
 
-Allocs = allocations_pb2_grpc.AllocationServiceStub
-Invoices = invoices_pb2_grpc.InvoiceServiceStub
-Metadata = tuple[tuple[str, str], ...]
-Code = grpc.StatusCode
-
-DOMAIN = "invoicing.v1"
-RECEIVABLE = apb.TRANSACTION_DIRECTION_RECEIVABLE
 PAYABLE = apb.TRANSACTION_DIRECTION_PAYABLE
 FULL, PARTIAL = apb.ALLOCATION_TYPE_FULL, apb.ALLOCATION_TYPE_PARTIAL
 UNPAID = ipb.PAYMENT_STATUS_UNPAID
@@ -57,63 +69,8 @@ APR_01, APR_15, APR_20, APR_25 = (date(2026, 4, d) for d in (1, 15, 20, 25))
 # ---- helpers ----------------------------------------------------------------------
 
 
-def pdate(value: date) -> date_pb2.Date:
-    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
-
-
-def as_date(value: date_pb2.Date) -> date:
-    return date(value.year, value.month, value.day)
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
-def mask(*paths: str) -> field_mask_pb2.FieldMask:
-    return field_mask_pb2.FieldMask(paths=list(paths))
-
-
 def half_up(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def ts(moment: datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
-def as_dt(stamp: timestamp_pb2.Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-async def fails(call: Awaitable[Any], code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    """Await `call`, expecting `code` with exactly one ErrorInfo of our domain."""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    err = caught.value
-    assert err.code() == code, f"{err.code()}: {err.details()}"
-    assert error_info(err).domain == DOMAIN
-    return err
-
-
-async def invalid(
-    call: Awaitable[Any], field: str, reason: str | None = None
-) -> grpc.aio.AioRpcError:
-    """INVALID_ARGUMENT whose BadRequest names `field` (and whose reason is `reason`)."""
-    err = await fails(call, Code.INVALID_ARGUMENT)
-    assert field in violations(err), f"{violations(err)} does not name {field}"
-    if reason is not None:
-        assert error_info(err).reason == reason
-    return err
-
-
-async def precondition(call: Awaitable[Any], reason: str) -> dict[str, str]:
-    """FAILED_PRECONDITION with `reason`; returns the ErrorInfo metadata."""
-    err = await fails(call, Code.FAILED_PRECONDITION)
-    info = error_info(err)
-    assert info.reason == reason, f"{info.reason}: {err.details()}"
-    return dict(info.metadata)
 
 
 async def count(admin: asyncpg.Connection, table: str, tenant: uuid.UUID) -> int:
@@ -122,76 +79,9 @@ async def count(admin: asyncpg.Connection, table: str, tenant: uuid.UUID) -> int
     return int(value)
 
 
-async def issued_invoice(invoices: Invoices, md: Metadata, **overrides: Any) -> ipb.Invoice:
-    created = await invoices.CreateInvoice(
-        ipb.CreateInvoiceRequest(invoice=sample_invoice(**overrides)), metadata=md
-    )
-    result: ipb.Invoice = await invoices.IssueInvoice(
-        ipb.IssueInvoiceRequest(id=created.id), metadata=md
-    )
-    return result
-
-
-async def draft_invoice(invoices: Invoices, md: Metadata, **overrides: Any) -> ipb.Invoice:
-    result: ipb.Invoice = await invoices.CreateInvoice(
-        ipb.CreateInvoiceRequest(invoice=sample_invoice(**overrides)), metadata=md
-    )
-    return result
-
-
-async def get_invoice(invoices: Invoices, md: Metadata, invoice_id: str) -> ipb.Invoice:
-    result: ipb.Invoice = await invoices.GetInvoice(
-        ipb.GetInvoiceRequest(id=invoice_id), metadata=md
-    )
-    return result
-
-
-async def create_txn(
-    allocations: Allocs,
-    md: Metadata,
-    amount: str = "100.00",
-    currency: str = "EUR",
-    direction: int = RECEIVABLE,
-    value_date: date | None = None,
-    request_id: str = "",
-    **fields: Any,
-) -> apb.Transaction:
-    txn = apb.Transaction(amount=amount, currency=currency, direction=direction, **fields)
-    if value_date is not None:
-        txn.value_date.CopyFrom(pdate(value_date))
-    result: apb.Transaction = await allocations.CreateTransaction(
-        apb.CreateTransactionRequest(transaction=txn, request_id=request_id), metadata=md
-    )
-    return result
-
-
 async def get_txn(allocations: Allocs, md: Metadata, txn_id: str) -> apb.Transaction:
     result: apb.Transaction = await allocations.GetTransaction(
         apb.GetTransactionRequest(id=txn_id), metadata=md
-    )
-    return result
-
-
-async def create_rate(
-    allocations: Allocs,
-    md: Metadata,
-    base: str,
-    quote: str,
-    rate: str,
-    on: date = APR_01,
-    source: str = "ecb",
-) -> apb.ExchangeRate:
-    result: apb.ExchangeRate = await allocations.CreateExchangeRate(
-        apb.CreateExchangeRateRequest(
-            exchange_rate=apb.ExchangeRate(
-                base_currency=base,
-                quote_currency=quote,
-                rate=rate,
-                rate_date=pdate(on),
-                source=source,
-            )
-        ),
-        metadata=md,
     )
     return result
 

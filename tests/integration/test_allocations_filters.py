@@ -30,6 +30,7 @@ from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as ipb
 
 from tests.conftest import Tokens, error_info, sample_invoice, violations
+from tests.factories import create_rate, create_txn, fails, invalid
 
 AllocStub = allocations_pb2_grpc.AllocationServiceStub
 InvoiceStub = invoices_pb2_grpc.InvoiceServiceStub
@@ -193,19 +194,7 @@ async def _invoice(invoices: InvoiceStub, md: Metadata, draft: ipb.Invoice) -> i
 async def _rate(
     allocations: AllocStub, md: Metadata, base: str, quote: str, rate: str, on: str, source: str
 ) -> apb.ExchangeRate:
-    result: apb.ExchangeRate = await allocations.CreateExchangeRate(
-        apb.CreateExchangeRateRequest(
-            exchange_rate=apb.ExchangeRate(
-                base_currency=base,
-                quote_currency=quote,
-                rate=rate,
-                rate_date=day(on),
-                source=source,
-            )
-        ),
-        metadata=md,
-    )
-    return result
+    return await create_rate(allocations, md, base, quote, rate, date.fromisoformat(on), source)
 
 
 async def _txn(
@@ -218,20 +207,10 @@ async def _txn(
     direction: int = RECEIVABLE,
     **extra: str,
 ) -> apb.Transaction:
-    result: apb.Transaction = await allocations.CreateTransaction(
-        apb.CreateTransactionRequest(
-            transaction=apb.Transaction(
-                amount=amount,
-                currency=currency,
-                value_date=day(value_date),
-                reference=reference,
-                direction=direction,  # type: ignore[arg-type]
-                **extra,
-            )
-        ),
-        metadata=md,
+    when = date.fromisoformat(value_date)
+    return await create_txn(
+        allocations, md, amount, currency, direction, when, reference=reference, **extra
     )
-    return result
 
 
 async def build_world(
@@ -352,24 +331,6 @@ async def world(invoices: InvoiceStub, allocations: AllocStub, tokens: Tokens) -
 
 
 # ---- helpers ----------------------------------------------------------------------------
-
-
-async def fails(call: Awaitable[Any], code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    """Await `call`, expecting `code` with exactly one ErrorInfo of our domain."""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    err = caught.value
-    assert err.code() == code, f"{err.code()}: {err.details()}"
-    assert error_info(err).domain == DOMAIN
-    return err
-
-
-async def invalid(call: Awaitable[Any], field_path: str, reason: str) -> grpc.aio.AioRpcError:
-    """INVALID_ARGUMENT with `reason`, whose BadRequest names `field_path`."""
-    err = await fails(call, Code.INVALID_ARGUMENT)
-    assert field_path in violations(err), f"{violations(err)} does not name {field_path}"
-    assert error_info(err).reason == reason, f"{error_info(err).reason}: {err.details()}"
-    return err
 
 
 async def list_allocations(

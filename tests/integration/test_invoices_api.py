@@ -21,7 +21,6 @@ import asyncpg
 import grpc
 import jwt
 import pytest
-from google.protobuf import field_mask_pb2
 from google.type import date_pb2
 from invoicing.v1 import invoices_pb2 as pb
 from invoicing.v1 import invoices_pb2_grpc
@@ -35,6 +34,7 @@ from tests.conftest import (
     sample_invoice,
     violations,
 )
+from tests.factories import as_date, fails, invalid, mask, today_utc
 
 Stub = invoices_pb2_grpc.InvoiceServiceStub
 Metadata = tuple[tuple[str, str], ...]
@@ -68,37 +68,8 @@ def day(year: int, month: int, dom: int) -> date_pb2.Date:
     return date_pb2.Date(year=year, month=month, day=dom)
 
 
-def mask(*paths: str) -> field_mask_pb2.FieldMask:
-    return field_mask_pb2.FieldMask(paths=list(paths))
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
-def as_date(value: date_pb2.Date) -> date:
-    return date(value.year, value.month, value.day)
-
-
 def supplier(number: str = "SUP-1", **overrides: Any) -> pb.Invoice:
     return sample_invoice(type=SUPPLIER, number=number, **overrides)
-
-
-async def fails(call: Awaitable[Any], code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    """Await `call`, expecting `code` with exactly one ErrorInfo of our domain."""
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    err = caught.value
-    assert err.code() == code, f"{err.code()}: {err.details()}"
-    assert error_info(err).domain == DOMAIN
-    return err
-
-
-async def invalid(call: Awaitable[Any], field: str) -> grpc.aio.AioRpcError:
-    """INVALID_ARGUMENT whose BadRequest names `field`."""
-    err = await fails(call, Code.INVALID_ARGUMENT)
-    assert field in violations(err), f"{violations(err)} does not name {field}"
-    return err
 
 
 async def create(invoices: Stub, md: Metadata, invoice: pb.Invoice | None = None) -> pb.Invoice:

@@ -15,7 +15,7 @@ own tenant. Sections:
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from invoicing.v1 import allocations_pb2 as apb
 from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc, records_pb2, records_pb2_grpc
 
 from tests.conftest import Tokens, error_info, violations
+from tests.factories import fails, invalid
 from tests.integration.test_allocations_filters import (
     CONVERTED,
     FULLS,
@@ -139,22 +140,6 @@ async def list_all(
             return found
         cursor = page.next_cursor
     raise AssertionError(f"no end after 100 pages: {found}")
-
-
-async def fails(call: Awaitable[Any], code: grpc.StatusCode) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call
-    err = caught.value
-    assert err.code() == code, f"{err.code()}: {err.details()}"
-    assert error_info(err).domain == DOMAIN
-    return err
-
-
-async def invalid(call: Awaitable[Any], field_path: str, reason: str) -> grpc.aio.AioRpcError:
-    err = await fails(call, Code.INVALID_ARGUMENT)
-    assert field_path in violations(err), f"{violations(err)} does not name {field_path}"
-    assert error_info(err).reason == reason, f"{error_info(err).reason}: {err.details()}"
-    return err
 
 
 # ---- where clauses ----------------------------------------------------------------------
