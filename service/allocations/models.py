@@ -7,10 +7,8 @@ from sqlalchemy import (
     CHAR,
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKeyConstraint,
     Index,
-    Integer,
     Numeric,
     PrimaryKeyConstraint,
     Table,
@@ -19,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from service.kit.db import metadata
+from service.kit.db import audited, metadata
 
 MONEY = Numeric(24, 4)
 NOW = text("now()")
@@ -44,13 +42,7 @@ allocations = Table(
     Column("allocation_type", Text, nullable=False),
     Column("composite_fx_rate", Text),
     Column("composite_invoice_transaction_summary", Text, nullable=False),
-    Column("version", Integer, nullable=False, server_default="1"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("created_by", Text, nullable=False),
-    Column("updated_by", Text, nullable=False),
-    Column("deleted_at", DateTime(timezone=True)),
-    Column("deleted_by", Text),
+    *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
     ForeignKeyConstraint(
         ["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"], name="invoice"
@@ -78,7 +70,6 @@ allocations = Table(
         "currency <> invoice_currency OR (amount = invoice_amount AND exchange_rate_id IS NULL)",
         name="same_currency_exact",
     ),
-    CheckConstraint("version > 0", name="version"),
     Index("ix_allocations_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
     Index("ix_allocations_tenant_id_invoice_id", "tenant_id", "invoice_id"),
     Index("ix_allocations_tenant_id_transaction_id", "tenant_id", "transaction_id"),

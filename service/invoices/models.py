@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from service.kit.db import metadata
+from service.kit.db import audited, metadata
 
 MONEY = Numeric(24, 4)
 NOW = text("now()")
@@ -58,16 +58,10 @@ invoices = Table(
     Column("source", Text, nullable=False, server_default="edm"),
     Column("source_type", Text, nullable=False, server_default="api"),
     Column("schema_version", Integer, nullable=False, server_default="1"),
-    Column("version", Integer, nullable=False, server_default="1"),
     Column("issued_at", DateTime(timezone=True)),
     Column("voided_at", DateTime(timezone=True)),
     Column("void_reason", Text, nullable=False, server_default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("created_by", Text, nullable=False),
-    Column("updated_by", Text, nullable=False),
-    Column("deleted_at", DateTime(timezone=True)),
-    Column("deleted_by", Text),
+    *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
     CheckConstraint("type IN ('customer', 'supplier')", name="type"),
     CheckConstraint(
@@ -86,7 +80,6 @@ invoices = Table(
     CheckConstraint(
         "due_date IS NULL OR issue_date IS NULL OR due_date >= issue_date", name="dates"
     ),
-    CheckConstraint("version > 0", name="version"),
     Index(
         "uq_invoices_customer_number",
         "tenant_id",

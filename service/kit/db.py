@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import asyncpg
-from sqlalchemy import MetaData
+from sqlalchemy import CheckConstraint, Column, DateTime, Integer, MetaData, Text, text
+from sqlalchemy.schema import SchemaItem
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -28,6 +29,23 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def audited() -> list[SchemaItem]:
+    """The columns every mutable resource table ends with: its version (the etag), server
+    stamps and the soft-delete pair; new objects for each table."""
+    now = text("now()")
+    return [
+        Column("version", Integer, nullable=False, server_default="1"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=now),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=now),
+        Column("created_by", Text, nullable=False),
+        Column("updated_by", Text, nullable=False),
+        Column("deleted_at", DateTime(timezone=True)),
+        Column("deleted_by", Text),
+        CheckConstraint("version > 0", name="version"),
+    ]
+
 
 Conn: TypeAlias = asyncpg.Connection
 

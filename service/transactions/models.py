@@ -7,9 +7,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Index,
-    Integer,
     Numeric,
     PrimaryKeyConstraint,
     Table,
@@ -18,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from service.kit.db import metadata
+from service.kit.db import audited, metadata
 
 MONEY = Numeric(24, 4)
 NOW = text("now()")
@@ -37,13 +35,7 @@ transactions = Table(
     Column("reference", Text, nullable=False, server_default=""),
     Column("counterparty_id", UUID(as_uuid=True)),
     Column("subscription_id", UUID(as_uuid=True)),
-    Column("version", Integer, nullable=False, server_default="1"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
-    Column("created_by", Text, nullable=False),
-    Column("updated_by", Text, nullable=False),
-    Column("deleted_at", DateTime(timezone=True)),
-    Column("deleted_by", Text),
+    *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
     CheckConstraint("direction IN ('receivable', 'payable')", name="direction"),
     CheckConstraint("amount > 0", name="amount_positive"),
@@ -52,7 +44,6 @@ transactions = Table(
         "allocated_amount >= 0 AND allocated_amount <= amount", name="allocated_amount"
     ),
     CheckConstraint("deleted_at IS NULL OR allocated_amount = 0", name="deleted_unallocated"),
-    CheckConstraint("version > 0", name="version"),
     Index("ix_transactions_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
     Index("ix_transactions_tenant_id_value_date_id", "tenant_id", "value_date", "id"),
 )

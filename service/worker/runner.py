@@ -24,8 +24,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, func, or_, select, tuple_
+from sqlalchemy import Interval, func, or_, select, tuple_
 from sqlalchemy.sql import ClauseElement
 
 from service.edge.modules import Task, TaskResult
@@ -75,48 +76,34 @@ def _build_claim() -> ClauseElement:
     )
 
 
-def _fenced() -> ColumnElement[bool]:
-    return and_(
-        w.tenant_id == sql.param("tenant"),
-        w.task == sql.param("task"),
-        w.key == sql.param("key"),
-        w.lease_owner == sql.param("owner"),
+def _build_settle(failed: bool) -> ClauseElement:
+    """Release the lease and set the next due time, only if the lease is still ours."""
+    outcome: dict[str, Any] = (
+        {"failures": w.failures + 1, "last_error": sql.param("error")}
+        if failed
+        else {"failures": 0, "last_error": None}
     )
-
-
-def _build_done() -> ClauseElement:
     return (
         work_items.update()
-        .where(_fenced())
-        .values(
-            due_at=func.now() + sql.param("next", Interval()),
-            lease_owner=None,
-            lease_expires_at=None,
-            failures=0,
-            last_error=None,
-            last_run_at=func.now(),
+        .where(
+            w.tenant_id == sql.param("tenant"),
+            w.task == sql.param("task"),
+            w.key == sql.param("key"),
+            w.lease_owner == sql.param("owner"),
         )
-    )
-
-
-def _build_failed() -> ClauseElement:
-    return (
-        work_items.update()
-        .where(_fenced())
         .values(
             due_at=func.now() + sql.param("next", Interval()),
             lease_owner=None,
             lease_expires_at=None,
-            failures=w.failures + 1,
-            last_error=sql.param("error"),
             last_run_at=func.now(),
+            **outcome,
         )
     )
 
 
 _CLAIM = sql.Prepared(_build_claim)
-_DONE = sql.Prepared(_build_done)
-_FAILED = sql.Prepared(_build_failed)
+_DONE = sql.Prepared(lambda: _build_settle(failed=False))
+_FAILED = sql.Prepared(lambda: _build_settle(failed=True))
 
 
 @dataclass(frozen=True)
