@@ -25,6 +25,10 @@ PAYABLE = "payable"
 FULL = "full"
 PARTIAL = "partial"
 ZERO = Decimal(0)
+# Every stored amount stays below this, like the invoices' totals (NUMERIC(24, 4) fits 1e20).
+MAX_STORED = Decimal(10) ** 18
+# A transaction's amount has at most 15 integer digits, as any amount a client sends.
+MAX_TRANSACTION = Decimal(10) ** 15
 _DIVISION = Context(prec=60)
 
 
@@ -293,6 +297,25 @@ def check_within_due(payee: Payee, invoice_amount: Decimal) -> None:
             total=format_money(payee.total, currency),
             currency=currency,
         )
+
+
+def check_storable(converted: Amounts, field_path: str) -> None:
+    """Every amount an allocation stores stays below MAX_STORED (NUMERIC(24, 4) holds 20
+    integer digits; invoices stay below the same bound). A payment whose conversion
+    would not fit is refused naming the amount, before anything is written."""
+    for label, value, currency in (
+        ("amount", converted.amount, converted.currency),
+        ("invoice amount", converted.invoice_amount, converted.invoice_currency),
+        ("accounting amount", converted.accounting_amount, converted.accounting_currency),
+    ):
+        if abs(value) >= MAX_STORED:
+            raise errors.invalid(
+                field_path,
+                f"its {label} would be {format_money(value, currency)} {currency}, beyond "
+                f"what can be stored (below {MAX_STORED:f})",
+                reason="AMOUNT_TOO_LARGE",
+                currency=currency,
+            )
 
 
 def check_not_zero(invoice_amount: Decimal, field_path: str) -> None:

@@ -22,6 +22,7 @@ from service.invoices import service as invoices
 from service.kit import db, errors, etags, ids, listing
 from service.kit.auth import Principal
 from service.kit.deps import Deps
+from service.kit.money import format_money
 from service.transactions import service as transactions
 from service.workspaces import service as workspaces
 
@@ -107,6 +108,14 @@ def _amount_due_in(payee: rules.Payee, currency: str, rate: rules.RateLike | Non
     if rate is None:
         return due
     amount = rules.largest_amount_within(due, rate, currency, payee.currency)
+    if amount >= rules.MAX_TRANSACTION:
+        raise errors.invalid(
+            "amount",
+            f"the amount due is {format_money(amount, currency)} {currency}, more than one "
+            f"payment can hold (below {rules.MAX_TRANSACTION:f}); pay it in parts",
+            reason="AMOUNT_TOO_LARGE",
+            currency=currency,
+        )
     if amount <= rules.ZERO:
         raise errors.invalid(
             "amount",
@@ -146,6 +155,7 @@ async def _allocate(
         rate=rate,
         accounting_rate=accounting_rate,
     )
+    rules.check_storable(converted, amount_path)
     rules.check_not_zero(converted.invoice_amount, amount_path)
     rules.check_within_due(payee, converted.invoice_amount)
     paid = await invoices.apply_payment(

@@ -55,6 +55,7 @@ class Calls:
             stored = await idempotency.claim(
                 conn,
                 tenant_id=principal.tenant_id,
+                app_id=principal.app_id,
                 method=method.name,
                 request_id=key,
                 request_hash=digest,
@@ -67,6 +68,7 @@ class Calls:
             await idempotency.store(
                 conn,
                 tenant_id=principal.tenant_id,
+                app_id=principal.app_id,
                 method=method.name,
                 request_id=key,
                 response=response.SerializeToString(deterministic=True),

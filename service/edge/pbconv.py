@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
@@ -15,6 +17,8 @@ from service.kit import errors, ids, listing
 from service.kit.money import parse_currency
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Calendar dates a client may send (an invoice of year 1 would be numbered INV-1-0001).
+MIN_YEAR, MAX_YEAR = 1900, 9999
 T = TypeVar("T")
 R = TypeVar("R", bound=Message)
 
@@ -38,11 +42,16 @@ def date_from_pb(value: date_pb2.Date, field_path: str) -> date | None:
     if value.year == 0 and value.month == 0 and value.day == 0:
         return None
     try:
-        return date(value.year, value.month, value.day)
+        parsed = date(value.year, value.month, value.day)
     except ValueError as exc:
         raise errors.invalid(
             field_path, "is not a valid calendar date", reason="INVALID_DATE"
         ) from exc
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise errors.invalid(
+            field_path, f"must be in the years {MIN_YEAR} to {MAX_YEAR}", reason="OUT_OF_RANGE"
+        )
+    return parsed
 
 
 def text(value: str, field_path: str, *, max_length: int) -> str:
@@ -88,3 +97,26 @@ def currency(value: str, field_path: str) -> str:
 
 def optional_currency(value: str, field_path: str) -> str | None:
     return None if value == "" else parse_currency(value, field_path)
+
+
+def struct_to_python(value: struct_pb2.Struct, field_path: str) -> dict[str, Any]:
+    """A Struct as plain Python (json_format's MessageToDict raises a bare ValueError on a
+    NaN or infinite number; this names the field instead)."""
+    return {key: _value(item, field_path) for key, item in value.fields.items()}
+
+
+def _value(value: struct_pb2.Value, field_path: str) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        if not math.isfinite(value.number_value):
+            raise errors.invalid(
+                field_path, "holds a number that is not finite", reason="INVALID_NUMBER"
+            )
+        return value.number_value
+    if kind == "struct_value":
+        return struct_to_python(value.struct_value, field_path)
+    if kind == "list_value":
+        return [_value(item, field_path) for item in value.list_value.values]
+    if kind in ("string_value", "bool_value"):
+        return getattr(value, kind)
+    return None

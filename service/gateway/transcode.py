@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -203,7 +204,7 @@ def body_fields(binding: Binding, message: Message, body: bytes) -> dict[str, An
         data: Any = {}
     else:
         try:
-            data = json.loads(body)
+            data = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"malformed JSON body: {exc}") from exc
         except RecursionError:
@@ -215,6 +216,17 @@ def body_fields(binding: Binding, message: Message, body: bytes) -> dict[str, An
         raise BadRequest(f"body field {binding.body!r} is not a message")  # pragma: no cover
     _parse_into(target, data, "body")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:32]} is out of range")
+    return value
 
 
 def fill_update_mask(binding: Binding, message: Message, data: Mapping[str, Any] | None) -> None:

@@ -137,6 +137,12 @@ def payment(request: pb.PayInvoiceRequest) -> rules.Payment:
             paid_at = request.paid_at.ToDatetime(tzinfo=UTC)
         except (ValueError, OverflowError):
             raise errors.invalid("paid_at", "is out of range", reason="OUT_OF_RANGE") from None
+        if not pbconv.MIN_YEAR <= paid_at.year <= pbconv.MAX_YEAR:
+            raise errors.invalid(
+                "paid_at",
+                f"must be in the years {pbconv.MIN_YEAR} to {pbconv.MAX_YEAR}",
+                reason="OUT_OF_RANGE",
+            )
     return rules.Payment(
         invoice_id=invoice_id(request.id),
         amount=request.amount,

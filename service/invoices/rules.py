@@ -55,6 +55,8 @@ DRAFT_FIELDS = frozenset(
 ISSUED_FIELDS = frozenset({"notes", "tags", "due_date", "document_ref"})
 EDITABLE = {DRAFT: DRAFT_FIELDS, ISSUED: ISSUED_FIELDS, VOID: frozenset[str]()}
 TOTAL_FIELDS = ("subtotal", "tax_amount", "discount_amount", "total")
+# What a client may claim (checked against the computed totals) on a draft.
+CLAIMABLE_TOTALS = frozenset({*TOTAL_FIELDS, "amount"})
 
 
 @dataclass(frozen=True)

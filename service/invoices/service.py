@@ -66,6 +66,8 @@ async def update_invoice(
     changes, claimed = rules.resolve_patch(patch, invoice.draft)
     rules.check_etag(invoice, etag)
     rules.check_editable(invoice.status, changes)
+    if invoice.status != rules.DRAFT:  # money is frozen past the draft: no total to claim
+        rules.check_editable(invoice.status, sorted(patch.paths & rules.CLAIMABLE_TOTALS))
     draft = dataclasses.replace(invoice.draft, **changes)
     if "type" in changes and "direction" not in changes:
         draft = dataclasses.replace(draft, direction=None)

@@ -123,6 +123,7 @@ class Authenticator:
         if cached is not None and cached[0] > time.time():
             return cached[1]
         claims = self._decode(token)
+        _check_claim_types(claims)
         principal = _principal(claims)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
@@ -165,6 +166,20 @@ def _bearer(authorization: str | None) -> str:
     return token.strip()
 
 
+def _check_claim_types(claims: Mapping[str, Any]) -> None:
+    """Time claims are NumericDate (a JSON number, RFC 7519), never a string or a boolean;
+    `app_id`, when present, is a non-blank string (a falsy one must not widen the token
+    to the whole tenant)."""
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise errors.unauthenticated(f"claim {name} must be a number", "INVALID_TOKEN")
+    if "app_id" in claims:
+        app_id = claims["app_id"]
+        if not isinstance(app_id, str) or not app_id.strip():
+            raise errors.unauthenticated("claim app_id must be a non-empty string", "INVALID_TOKEN")
+
+
 def _principal(claims: Mapping[str, Any]) -> Principal:
     try:
         tenant = uuid.UUID(str(claims.get("tenant_id", "")))
@@ -177,7 +192,7 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
     return Principal(
         subject=subject,
         tenant_id=tenant,
-        app_id=str(app_id) if app_id else None,
+        app_id=app_id.strip() if isinstance(app_id, str) else None,
         workspaces=_strings(claims.get("workspaces")),
         permissions=_strings(claims.get("permissions")),
     )

@@ -45,13 +45,16 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    # The caller's app ("" for a person's token): a key names a request of one app only, so
+    # another app reusing it runs its own request and never sees this one's response.
+    Column("app_id", Text, nullable=False, server_default=""),
     Column("method", Text, nullable=False),
     Column("request_id", Text, nullable=False),
     Column("request_hash", LargeBinary, nullable=False),
     Column("response", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("expires_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("tenant_id", "method", "request_id"),
+    PrimaryKeyConstraint("tenant_id", "app_id", "method", "request_id"),
     Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
 
@@ -76,6 +79,7 @@ def _build_claim() -> ClauseElement:
     ttl = sql.param("ttl", Interval())
     insert = pg_insert(idempotency_keys).values(
         tenant_id=sql.param("tenant"),
+        app_id=sql.param("app"),
         method=sql.param("method"),
         request_id=sql.param("request_id"),
         request_hash=sql.param("hash", LargeBinary()),
@@ -91,7 +95,7 @@ def _build_claim() -> ClauseElement:
     )
     return (
         insert.on_conflict_do_update(
-            index_elements=[_t.tenant_id, _t.method, _t.request_id],
+            index_elements=[_t.tenant_id, _t.app_id, _t.method, _t.request_id],
             set_={
                 "request_hash": insert.excluded.request_hash,
                 "response": None,
@@ -108,6 +112,7 @@ def _build_claim() -> ClauseElement:
 def _build_stored() -> Select[tuple[bytes, bytes]]:
     return select(_t.request_hash, _t.response).where(
         _t.tenant_id == sql.param("tenant"),
+        _t.app_id == sql.param("app"),
         _t.method == sql.param("method"),
         _t.request_id == sql.param("request_id"),
     )
@@ -118,6 +123,7 @@ def _build_store() -> ClauseElement:
         update(idempotency_keys)
         .where(
             _t.tenant_id == sql.param("tenant"),
+            _t.app_id == sql.param("app"),
             _t.method == sql.param("method"),
             _t.request_id == sql.param("request_id"),
         )
@@ -127,7 +133,7 @@ def _build_store() -> ClauseElement:
 
 def _build_purge() -> ClauseElement:
     keys = (
-        select(_t.tenant_id, _t.method, _t.request_id)
+        select(_t.tenant_id, _t.app_id, _t.method, _t.request_id)
         .where(_t.tenant_id == sql.param("tenant"), _t.expires_at < func.now())
         .limit(sql.param("batch"))
         .with_for_update(skip_locked=True)
@@ -135,6 +141,7 @@ def _build_purge() -> ClauseElement:
     )
     return delete(idempotency_keys).where(
         _t.tenant_id == keys.c.tenant_id,
+        _t.app_id == keys.c.app_id,
         _t.method == keys.c.method,
         _t.request_id == keys.c.request_id,
     )
@@ -150,13 +157,14 @@ async def claim(
     conn: db.Conn,
     *,
     tenant_id: uuid.UUID,
+    app_id: str | None,
     method: str,
     request_id: str,
     request_hash: bytes,
     ttl: timedelta,
 ) -> bytes | None:
     """Claim the key for this transaction; return the stored response on a replay."""
-    key = {"tenant": tenant_id, "method": method, "request_id": request_id}
+    key = {"tenant": tenant_id, "app": app_id or "", "method": method, "request_id": request_id}
     if await sql.fetchrow(conn, _CLAIM, {**key, "hash": request_hash, "ttl": ttl}) is not None:
         return None
     row = await sql.fetchrow(conn, _STORED, key)
@@ -173,9 +181,15 @@ async def claim(
 
 
 async def store(
-    conn: db.Conn, *, tenant_id: uuid.UUID, method: str, request_id: str, response: bytes
+    conn: db.Conn,
+    *,
+    tenant_id: uuid.UUID,
+    app_id: str | None,
+    method: str,
+    request_id: str,
+    response: bytes,
 ) -> None:
-    params = {"tenant": tenant_id, "method": method, "request_id": request_id}
+    params = {"tenant": tenant_id, "app": app_id or "", "method": method, "request_id": request_id}
     await sql.execute(conn, _STORE, {**params, "response": response})
 
 

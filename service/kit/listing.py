@@ -86,7 +86,7 @@ def query_from_request(request: Any, resource: Resource) -> Query:
         cursor=request.cursor,
         order_by=request.order_by,
         direction=request.direction,
-        filter_key=text,
+        filter_key=f"aip160:{text}",  # the dialect names the key: no text of one is the other's
         condition=lambda: compile_filter(text, resource.filter_fields),
         show_deleted=request.show_deleted,
         include_total=request.include_total,

@@ -8,6 +8,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from invoicing.v1 import records_pb2 as pb
 
+from service.edge import pbconv
 from service.edge.runtime import Runtime
 from service.kit import db
 from service.kit.auth import Principal
@@ -26,7 +27,7 @@ class RecordsServicer:
         root = service.find_root(self._roots, request.root)
         query = service.RecordsQuery(
             root=request.root,
-            where=json_format.MessageToDict(request.where_clause),
+            where=pbconv.struct_to_python(request.where_clause, "where_clause"),
             order_field=request.order_by.field,
             direction=request.order_by.direction,
             limit=request.limit,

@@ -169,7 +169,7 @@ def test_number_and_integer_operators(text: str, expected: str) -> None:
 def test_number_literal_is_a_decimal_never_a_float() -> None:
     expression = compile_filter("total = 0.1", FIELDS)
     assert expression is not None
-    value = expression.compile(dialect=DIALECT).params["total_1"]
+    (value,) = expression.compile(dialect=DIALECT).params.values()
     assert value == Decimal("0.1")
     assert isinstance(value, Decimal)
 

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 
@@ -178,16 +179,22 @@ def _to_text(_: FilterField, raw: str) -> str:
     return raw
 
 
-def _to_number(_: FilterField, raw: str) -> Decimal:
+def _to_number(_: FilterField, raw: str) -> Any:
+    """Bound as an unconstrained NUMERIC: compared exactly with the column whatever its
+    precision (a value with more digits than the column holds matches no row; it neither
+    overflows the column's type nor rounds to it)."""
     if len(raw) > _MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(raw):
         raise ValueError("expected a plain decimal number such as 1200.50")
-    return Decimal(raw)
+    return sa.literal(Decimal(raw), sa.Numeric())
 
 
-def _to_integer(_: FilterField, raw: str) -> int:
-    if not _INTEGER.fullmatch(raw) or int(raw) not in _INT64:
-        raise ValueError("expected a 64-bit integer")
-    return int(raw)
+def _to_integer(_: FilterField, raw: str) -> Any:
+    """Bound as BIGINT, whatever the column's width (int4 columns compare with it)."""
+    if not _INTEGER.fullmatch(raw):
+        raise ValueError("expected an integer")
+    if int(raw) not in _INT64:
+        raise ValueError("is out of the 64-bit integer range")
+    return sa.literal(int(raw), sa.BigInteger())
 
 
 def _to_date(_: FilterField, raw: str) -> date:
@@ -201,7 +208,12 @@ def _to_timestamp(_: FilterField, raw: str) -> datetime:
         return datetime.combine(date.fromisoformat(raw), time(), UTC)
     if not _TIMESTAMP.fullmatch(raw):
         raise ValueError("expected an RFC 3339 timestamp with a time zone or a date")
-    return datetime.fromisoformat(raw.upper())
+    value = datetime.fromisoformat(raw.upper())
+    try:
+        value.astimezone(UTC)  # what the driver does; years 0 and 10000 do not exist
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC (years 1 to 9999)") from None
+    return value
 
 
 def _to_enum(filter_field: FilterField, raw: str) -> str:
