@@ -134,7 +134,8 @@ async def test_allocation_lists_take_huge_numbers_too(
 async def test_non_finite_numbers_in_a_where_clause_are_invalid_over_rest(
     rest_base_url: str, tokens: Tokens, tenant: uuid.UUID, number: str
 ) -> None:
-    body = '{"root": "invoice_transactions", "whereClause": {"amount": {"_gt": %s}}}' % number
+    clause = '{"amount": {"_gt": NUMBER}}'.replace("NUMBER", number)
+    body = f'{{"root": "invoice_transactions", "whereClause": {clause}}}'
     headers = {
         "Authorization": f"Bearer {tokens.token(tenant)}",
         "Content-Type": "application/json",
