@@ -59,6 +59,11 @@ _TIMEOUT = re.compile(r"(\d{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _MAX_TIMEOUT_S = 300.0
 JSON = "application/json"
+DOMAIN = "invoicing.v1"
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# An Authorization value is a token68 credential: printable ASCII only (RFC 9110 §11).
+_AUTHORIZATION = re.compile(r"[\x21-\x7e]+ [\x21-\x7e]+")
 
 
 class Dispatcher(Protocol):
@@ -78,6 +83,7 @@ class GatewayConfig:
     max_body_bytes: int = 1024 * 1024
     default_timeout_s: float = 30.0
     comments: Mapping[str, str] = field(default_factory=dict)
+    allowed_origins: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,15 @@ class _Rpc:
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    """An error the gateway answers itself (routing, body, headers) or relays from the
+    rpc (`details` then carry the rpc's ErrorInfo); `reason` names it in an ErrorInfo."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, reason: str = "", **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.extra = status, code, message, extra
+        self.reason = reason or code
 
 
 class Gateway:
@@ -140,13 +152,17 @@ class Gateway:
             response = await self._handle(request, match, trace)
         except HttpError as err:
             response = _error_response(err, trace)
+        except Exception:  # never a plain-text 500, never a stack trace on the wire
+            log.exception("gateway request failed", extra={"fields": {"trace_id": trace}})
+            err = HttpError(500, "INTERNAL", f"internal error (trace_id {trace})")
+            response = _error_response(err, trace)
         await response(scope, receive, send)
 
     async def _handle(self, request: Request, match: Any, trace: str) -> Response:
         rpc = self._rpcs[match.binding]
+        metadata = _metadata(request, trace, self._config.allowed_origins)
         body = await _read_body(request, self._config.max_body_bytes, rpc.binding)
         message = _build(rpc, match.variables, request, body)
-        metadata = _metadata(request, trace)
         timeout = _timeout(request, self._config.default_timeout_s)
         try:
             response, trailing = await self._dispatch(
@@ -197,7 +213,9 @@ def _build(rpc: _Rpc, variables: Mapping[str, str], request: Request, body: byte
         query = request.scope.get("query_string", b"").decode("latin-1")
         transcode.query_fields(rpc.binding, message, query, bound=bound)
     except transcode.BadRequest as exc:
-        raise HttpError(400, "INVALID_ARGUMENT", exc.message, field=exc.field) from exc
+        raise HttpError(
+            400, "INVALID_ARGUMENT", exc.message, reason="INVALID_REQUEST", field=exc.field
+        ) from exc
     key = request.headers.get("idempotency-key")
     if key is not None and rpc.has_request_id:
         current = getattr(message, "request_id")  # noqa: B009
@@ -212,7 +230,9 @@ def _build(rpc: _Rpc, variables: Mapping[str, str], request: Request, body: byte
     return message
 
 
-def _metadata(request: Request, trace: str) -> tuple[tuple[str, str], ...]:
+def _metadata(
+    request: Request, trace: str, allowed_origins: frozenset[str]
+) -> tuple[tuple[str, str], ...]:
     """Authorization (header, or a `session` cookie holding a JWT) and the trace id.
     Every other header is dropped."""
     md = [("x-request-id", trace)]
@@ -220,10 +240,39 @@ def _metadata(request: Request, trace: str) -> tuple[tuple[str, str], ...]:
     if authorization is None:
         token = request.cookies.get("session")
         if token:
+            _check_same_site(request, allowed_origins)
             authorization = f"Bearer {token}"
     if authorization is not None:
+        if not _AUTHORIZATION.fullmatch(authorization):
+            raise HttpError(
+                401,
+                "UNAUTHENTICATED",
+                "authorization must be 'Bearer <token>' in printable ASCII",
+                reason="INVALID_TOKEN",
+            )
         md.append(("authorization", authorization))
     return tuple(md)
+
+
+def _check_same_site(request: Request, allowed_origins: frozenset[str]) -> None:
+    """A browser attaches the session cookie to cross-site requests too, so an unsafe
+    request authenticated by it must prove it is not one: a JSON content type (a plain
+    HTML form cannot send it without a CORS preflight), and no foreign Origin."""
+    if request.method in SAFE_METHODS:
+        return
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site", "")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    foreign = origin is not None and origin != own and origin not in allowed_origins
+    if content_type != JSON or foreign or fetch_site == "cross-site" and not origin:
+        raise HttpError(
+            403,
+            "PERMISSION_DENIED",
+            "a request authenticated by the session cookie must be same-site and send "
+            "Content-Type: application/json (or use the Authorization header)",
+            reason="CROSS_SITE_REQUEST",
+        )
 
 
 def _timeout(request: Request, default: float) -> float:
@@ -232,7 +281,13 @@ def _timeout(request: Request, default: float) -> float:
         return default
     match = _TIMEOUT.fullmatch(raw.strip())
     if match is None:
-        raise HttpError(400, "INVALID_ARGUMENT", "Grpc-Timeout must look like 10S or 500m")
+        raise HttpError(
+            400,
+            "INVALID_ARGUMENT",
+            "Grpc-Timeout must look like 10S or 500m",
+            reason="INVALID_TIMEOUT",
+            field="grpc-timeout",
+        )
     return min(int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)], _MAX_TIMEOUT_S)
 
 
@@ -272,6 +327,9 @@ def _from_failure(failure: RpcFailure) -> HttpError:
 
 def error_body(err: HttpError, trace_id: str) -> bytes:
     details = list(err.extra.get("details") or [])
+    if not any(d.get("@type") == ERROR_INFO for d in details):
+        info = {"@type": ERROR_INFO, "reason": err.reason, "domain": DOMAIN, "metadata": {}}
+        details.insert(0, info)
     if err.extra.get("field"):
         details.append(
             {
@@ -310,7 +368,8 @@ def _error_response(err: HttpError, trace: str) -> Response:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     trace = trace_id(request.headers.get("x-request-id"))
-    return _error_response(HttpError(404, "NOT_FOUND", f"no route for {request.url.path}"), trace)
+    err = HttpError(404, "NOT_FOUND", f"no route for {request.url.path}", reason="NO_ROUTE")
+    return _error_response(err, trace)
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:

@@ -57,6 +57,7 @@ def build_app(
         max_body_bytes=settings.max_body_bytes,
         default_timeout_s=settings.timeout_s,
         comments=comments,
+        allowed_origins=frozenset(settings.cors_origins),
     )
     app: Any = Gateway(dispatcher, bindings_from_services(services), config, routes=routes)
     if settings.cors_origins:

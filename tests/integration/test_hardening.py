@@ -326,3 +326,102 @@ async def test_dates_outside_1900_to_9999_are_out_of_range(
         ),
         f"invoice.{field}",
     )
+
+
+# ---- 5. cross-site requests with the session cookie ---------------------------------------
+
+
+async def _issued_rest(http: httpx.AsyncClient, token: str) -> str:
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {
+        "type": "INVOICE_TYPE_CUSTOMER",
+        "currency": "EUR",
+        "counterparty_id": "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11",
+        "line_items": [{"description": "x", "quantity": "1", "unit_price": "10.00"}],
+    }
+    created = await http.post("/v1/invoices", json=body, headers=headers)
+    invoice_id = str(created.json()["id"])
+    issued = await http.post(f"/v1/invoices/{invoice_id}:issue", json={}, headers=headers)
+    assert issued.status_code == 200, issued.text
+    return invoice_id
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"},
+        {"Content-Type": "text/plain"},  # a simple request: no preflight
+        {},  # no content type at all
+        {"Content-Type": "application/json", "Origin": "https://evil.example"},
+        {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+async def test_a_cross_site_request_with_the_session_cookie_pays_nothing(
+    rest_base_url: str, tokens: Tokens, tenant: uuid.UUID, headers: dict[str, str]
+) -> None:
+    token = tokens.token(tenant)
+    async with httpx.AsyncClient(base_url=rest_base_url) as http:
+        invoice_id = await _issued_rest(http, token)
+        response = await http.post(
+            f"/v1/invoices/{invoice_id}:pay",
+            content=b"",
+            headers={**headers, "Cookie": f"session={token}"},
+        )
+        assert response.status_code == 403, response.text
+        body = response.json()
+        assert body["code"] == "PERMISSION_DENIED"
+        assert body["details"][0]["reason"] == "CROSS_SITE_REQUEST"
+        got = await http.get(
+            f"/v1/invoices/{invoice_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert got.json()["amount_paid"] == "0.00"
+
+
+async def test_a_same_site_json_request_with_the_session_cookie_works(
+    rest_base_url: str, tokens: Tokens, tenant: uuid.UUID
+) -> None:
+    token = tokens.token(tenant)
+    async with httpx.AsyncClient(base_url=rest_base_url) as http:
+        invoice_id = await _issued_rest(http, token)
+        own = rest_base_url  # the gateway's own origin
+        response = await http.post(
+            f"/v1/invoices/{invoice_id}:pay",
+            json={"amount": "1.00"},
+            headers={"Cookie": f"session={token}", "Origin": own, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["amount_paid"] == "1.00"
+        # Reads need no proof: they change nothing.
+        listed = await http.get("/v1/invoices", headers={"Cookie": f"session={token}"})
+        assert listed.status_code == 200
+
+
+# ---- 6. odd bytes in Authorization ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [b"Bearer \tabc", b"Bearer abc\tdef", b"Bearer \xe9t\xe9", b"\xff\xfe", b"Bearer  x"]
+)
+async def test_authorization_with_odd_bytes_is_401_json(rest_base_url: str, value: bytes) -> None:
+    async with httpx.AsyncClient(base_url=rest_base_url) as http:
+        response = await http.get("/v1/invoices", headers=[(b"authorization", value)])
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["code"] == "UNAUTHENTICATED"
+
+
+async def test_control_bytes_in_a_header_are_refused_by_the_http_parser(
+    rest_base_url: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=rest_base_url) as http:
+        response = await http.get("/v1/invoices", headers=[(b"authorization", b"Bearer a\x01b")])
+    assert response.status_code == 400  # not HTTP at all (RFC 9110 field values)
+
+
+async def test_gateway_errors_carry_an_error_info(rest_base_url: str) -> None:
+    async with httpx.AsyncClient(base_url=rest_base_url) as http:
+        missing = await http.get("/v1/nowhere")
+        wrong = await http.put("/v1/invoices")
+    for response, reason in ((missing, "NO_ROUTE"), (wrong, "METHOD_NOT_ALLOWED")):
+        infos = [d for d in response.json()["details"] if d["@type"].endswith("ErrorInfo")]
+        assert [i["reason"] for i in infos] == [reason]
