@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from starlette.routing import Route
 
@@ -21,6 +21,7 @@ from service import registry
 from service.edge import grpc_server
 from service.edge.calls import Calls
 from service.edge.dispatch import InProcess
+from service.edge.health import Health
 from service.edge.modules import Module
 from service.edge.pipeline import Pipeline
 from service.edge.runtime import Runtime
@@ -42,6 +43,7 @@ class Running:
     database: db.Database
     runtime: Runtime
     dispatcher: InProcess
+    monitor: Health
     gateway: RunningGateway | None = None
     worker: asyncio.Task[None] | None = None
     worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -110,8 +112,14 @@ async def _start(settings: Settings, database: db.Database) -> Running:
     )
     port = grpc_server.bind(server, settings)
     await server.start()
-    for name in ("", *names):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    monitor = Health(
+        health_servicer,
+        database,
+        names,
+        interval=settings.health_check_interval_ms / 1000,
+        timeout=settings.health_check_timeout_ms / 1000,
+    )
+    await monitor.start()
     return Running(
         server=server,
         port=port,
@@ -119,6 +127,7 @@ async def _start(settings: Settings, database: db.Database) -> Running:
         database=database,
         runtime=runtime,
         dispatcher=InProcess(methods, pipeline),
+        monitor=monitor,
     )
 
 
@@ -131,8 +140,11 @@ async def _start_gateway(running: Running, settings: Settings) -> None:
         return
     runtime = running.runtime
     routes = [
-        Route(r.path, r.endpoint(runtime), methods=[r.method], name=r.name or None)
-        for r in registry.routes(runtime.modules)
+        *running.monitor.routes(),
+        *(
+            Route(r.path, r.endpoint(runtime), methods=[r.method], name=r.name or None)
+            for r in registry.routes(runtime.modules)
+        ),
     ]
     gateway_settings = GatewaySettings.from_settings(settings)
     services = registry.services(runtime.modules)
@@ -158,7 +170,7 @@ def build_runner(runtime: Runtime, settings: Settings) -> Runner:
 
 async def stop(running: Running, grace: float) -> None:
     """Health NOT_SERVING, let in-flight RPCs and tasks finish within `grace`, close."""
-    await running.health.enter_graceful_shutdown()
+    await running.monitor.shutdown()
     running.worker_stop.set()
     if running.gateway is not None:
         await running.gateway.stop()

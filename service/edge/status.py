@@ -55,7 +55,9 @@ def database_error(exc: BaseException, constraints: ConstraintErrors) -> errors.
     unavailable = errors.DomainError(
         "the database is unavailable", "DATABASE_UNAVAILABLE", code=errors.Code.UNAVAILABLE
     )
-    if isinstance(exc, asyncpg.InterfaceError | ConnectionError | TimeoutError):
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError | OSError):
+        return unavailable  # the connection was lost or broken mid-protocol
+    if isinstance(exc, TimeoutError):
         return unavailable
     if not isinstance(exc, asyncpg.PostgresError):
         return None

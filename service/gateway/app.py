@@ -154,8 +154,8 @@ class Gateway:
             response = _error_response(err, trace)
         except Exception:  # never a plain-text 500, never a stack trace on the wire
             log.exception("gateway request failed", extra={"fields": {"trace_id": trace}})
-            err = HttpError(500, "INTERNAL", f"internal error (trace_id {trace})")
-            response = _error_response(err, trace)
+            internal = HttpError(500, "INTERNAL", f"internal error (trace_id {trace})")
+            response = _error_response(internal, trace)
         await response(scope, receive, send)
 
     async def _handle(self, request: Request, match: Any, trace: str) -> Response:
@@ -265,7 +265,7 @@ def _check_same_site(request: Request, allowed_origins: frozenset[str]) -> None:
     fetch_site = request.headers.get("sec-fetch-site", "")
     own = f"{request.url.scheme}://{request.headers.get('host', '')}"
     foreign = origin is not None and origin != own and origin not in allowed_origins
-    if content_type != JSON or foreign or fetch_site == "cross-site" and not origin:
+    if content_type != JSON or foreign or (fetch_site == "cross-site" and not origin):
         raise HttpError(
             403,
             "PERMISSION_DENIED",

@@ -75,6 +75,8 @@ class Settings:
     gateway_max_body_bytes: int = 1024 * 1024
     gateway_timeout_seconds: int = 30
     gateway_cors_origins: tuple[str, ...] = ()
+    health_check_interval_ms: int = 1000
+    health_check_timeout_ms: int = 1000
     worker_enabled: bool = True
     worker_batch: int = 10
     worker_idle_ms: int = 1000
@@ -123,6 +125,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         gateway_cors_origins=tuple(
             o.strip() for o in e.get("GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()
         ),
+        health_check_interval_ms=_int(e, "HEALTH_CHECK_INTERVAL_MS", 1000, minimum=10),
+        health_check_timeout_ms=_int(e, "HEALTH_CHECK_TIMEOUT_MS", 1000, minimum=10),
         worker_enabled=_bool(e, "WORKER_ENABLED", True),
         worker_batch=_int(e, "WORKER_BATCH", 10, minimum=1),
         worker_idle_ms=_int(e, "WORKER_IDLE_MS", 1000, minimum=10),

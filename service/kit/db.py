@@ -9,7 +9,6 @@ closed. SQLAlchemy stays the schema, migration and query-building layer (service
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -116,11 +115,15 @@ async def single_statement(database: Database) -> AsyncIterator[Conn]:
 
 
 async def _rollback(conn: Conn) -> None:
+    """Roll back; a connection that cannot (the server went away, a query was cut off
+    mid-protocol) is terminated, so the pool replaces it instead of lending it out broken.
+    The original error is what the caller sees."""
     if conn.is_closed():
         return
-    # A broken connection is discarded by the pool; the original error is what matters.
-    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    try:
         await conn.execute("ROLLBACK")
+    except CONNECTION_ERRORS:
+        conn.terminate()
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -140,6 +143,15 @@ def constraint_name(exc: BaseException) -> str | None:
     return None
 
 
+# What a lost or broken connection raises (the server crashed, restarted, or a query was
+# cut off mid-protocol): the database is unavailable, not the request wrong.
+CONNECTION_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 LOCK_NOT_AVAILABLE = "55P03"
