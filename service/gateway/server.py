@@ -4,6 +4,7 @@ front of a remote gRPC server (`python -m service.gateway`)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 
-from service.gateway import openapi
+from service.gateway import guard, openapi
 from service.gateway.app import Dispatcher, Gateway, GatewayConfig
 from service.gateway.bindings import bindings_from_services
 from service.kit.config import Settings
@@ -31,6 +32,7 @@ class GatewaySettings:
     max_body_bytes: int = 1024 * 1024
     timeout_s: float = 30.0
     cors_origins: tuple[str, ...] = ()
+    limits: guard.Limits = dataclasses.field(default_factory=guard.Limits)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> GatewaySettings:
@@ -40,6 +42,12 @@ class GatewaySettings:
             "max_body_bytes": settings.gateway_max_body_bytes,
             "timeout_s": float(settings.gateway_timeout_seconds),
             "cors_origins": settings.gateway_cors_origins,
+            "limits": guard.Limits(
+                max_connections=settings.gateway_max_connections,
+                header_timeout_s=float(settings.gateway_header_timeout_seconds),
+                max_header_bytes=settings.gateway_max_header_bytes,
+                idle_timeout_s=float(settings.gateway_idle_timeout_seconds),
+            ),
         }
         return cls(**(values | overrides))
 
@@ -83,6 +91,14 @@ class RunningGateway:
     its own: the owner stops it)."""
 
     def __init__(self, app: Any, settings: GatewaySettings) -> None:
+        limits = settings.limits
+        capped = guard.descriptor_budget(limits.max_connections)
+        if capped < limits.max_connections:
+            log.warning(
+                "REST connection cap lowered to fit the descriptor limit",
+                extra={"fields": {"wanted": limits.max_connections, "cap": capped}},
+            )
+            limits = dataclasses.replace(limits, max_connections=capped)
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -91,6 +107,9 @@ class RunningGateway:
             access_log=False,
             log_level="warning",
             server_header=False,
+            http=guard.protocol(limits),
+            timeout_keep_alive=int(limits.idle_timeout_s),
+            backlog=min(2048, limits.max_connections),
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

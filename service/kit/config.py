@@ -75,6 +75,10 @@ class Settings:
     gateway_max_body_bytes: int = 1024 * 1024
     gateway_timeout_seconds: int = 30
     gateway_cors_origins: tuple[str, ...] = ()
+    gateway_max_connections: int = 1000
+    gateway_header_timeout_seconds: int = 10
+    gateway_idle_timeout_seconds: int = 5
+    gateway_max_header_bytes: int = 32 * 1024
     health_check_interval_ms: int = 1000
     health_check_timeout_ms: int = 1000
     worker_enabled: bool = True
@@ -125,6 +129,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         gateway_cors_origins=tuple(
             o.strip() for o in e.get("GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()
         ),
+        gateway_max_connections=_int(e, "GATEWAY_MAX_CONNECTIONS", 1000, minimum=1),
+        gateway_header_timeout_seconds=_int(e, "GATEWAY_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
+        gateway_idle_timeout_seconds=_int(e, "GATEWAY_IDLE_TIMEOUT_SECONDS", 5, minimum=1),
+        gateway_max_header_bytes=_int(e, "GATEWAY_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
         health_check_interval_ms=_int(e, "HEALTH_CHECK_INTERVAL_MS", 1000, minimum=10),
         health_check_timeout_ms=_int(e, "HEALTH_CHECK_TIMEOUT_MS", 1000, minimum=10),
         worker_enabled=_bool(e, "WORKER_ENABLED", True),

@@ -195,9 +195,7 @@ async def test_a_crashed_process_does_not_keep_the_embedded_database_running(
     handles = tmp_path.resolve() / "pg" / ".handle_pids.json"
     pids = json.loads(handles.read_text())
     handles.write_text(json.dumps([dead.pid, *pids]))  # as if that process had crashed
-    postmaster = psutil.Process(
-        int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0])
-    )
+    postmaster = psutil.Process(int((tmp_path / "pg" / "postmaster.pid").read_text().split()[0]))
     devdb.stop_embedded(tmp_path)
     postmaster.wait(15)
     assert not postmaster.is_running()
