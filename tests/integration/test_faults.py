@@ -182,7 +182,7 @@ async def _until(check: object, seconds: float) -> None:
     raise AssertionError(f"not within {seconds} s")
 
 
-async def test_a_crashed_process_does_not_keep_the_embedded_database_running(
+def test_a_crashed_process_does_not_keep_the_embedded_database_running(
     tmp_path: Path,
 ) -> None:
     """A dead process's handle used to stay in `.handle_pids.json`: every later clean
