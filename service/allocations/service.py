@@ -64,6 +64,7 @@ async def pay_invoice(
 ) -> invoices.Invoice:
     """Record a payment for the invoice and allocate all of it, in one transaction."""
     invoice = await invoices.lock_for_payment(conn, principal, invoice_id=payment.invoice_id)
+    etags.check(invoice.etag, payment.etag, "invoice")
     payee = _payee(invoice)
     rules.check_payable(payee)
     currency = payment.currency or payee.currency

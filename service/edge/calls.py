@@ -62,6 +62,7 @@ class Calls:
                 ttl=self.idempotency_ttl,
             )
             if stored is not None:
+                pipeline.current_call().trailing["idempotent-replayed"] = "true"
                 replayed: M = method.response_cls.FromString(stored)  # type: ignore[assignment]
                 return replayed
             response = await work(conn, principal)

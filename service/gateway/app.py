@@ -33,6 +33,7 @@ from service.edge.pipeline import RpcFailure, trace_id
 from service.gateway import openapi, transcode
 from service.gateway.bindings import Binding, success_status
 from service.gateway.routes import MethodNotAllowed, RouteNotFound, Router
+from service.kit.etags import normalize_etag
 
 log = logging.getLogger("service.gateway")
 
@@ -91,6 +92,9 @@ class _Rpc:
     binding: Binding
     request_cls: type[Message]
     has_request_id: bool
+    etag_path: tuple[str, ...] | None  # where If-Match goes in the request
+    returns_etag: bool  # the response carries the resource's etag
+    location: str | None  # for creates: the template of the created resource's URL
 
 
 class HttpError(Exception):
@@ -120,7 +124,7 @@ class Gateway:
         self._router = Router(bindings)
         self._dispatch = dispatcher
         self._config = config
-        self._rpcs = {b: _rpc(b) for b in bindings}
+        self._rpcs = {b: _rpc(b, bindings) for b in bindings}
         document = openapi.build_openapi(bindings, comments=config.comments)
         self._openapi = json.dumps(document).encode()
         self._docs = openapi.docs_html().encode()
@@ -163,15 +167,26 @@ class Gateway:
         metadata = _metadata(request, trace, self._config.allowed_origins)
         body = await _read_body(request, self._config.max_body_bytes, rpc.binding)
         message = _build(rpc, match.variables, request, body)
+        if_match = _if_match(rpc, request, message)
         timeout = _timeout(request, self._config.default_timeout_s)
         try:
             response, trailing = await self._dispatch(
                 rpc.binding.full_method, message, metadata, timeout
             )
         except RpcFailure as failure:
-            raise _from_failure(failure) from None
+            raise _from_failure(failure, precondition=if_match) from None
         status = success_status(rpc.binding)
         headers = {"x-request-id": trailing.get("x-request-id", trace)}
+        if trailing.get("idempotent-replayed") == "true":
+            headers["idempotent-replayed"] = "true"
+        etag = getattr(response, "etag", "") if rpc.returns_etag else ""
+        if etag:
+            headers["etag"] = etag
+            if request.method == "GET" and _matches(request.headers.get("if-none-match"), etag):
+                return Response(status_code=304, headers=headers)
+        created_id = getattr(response, "id", "") if rpc.location else ""
+        if status == 201 and rpc.location and created_id:
+            headers["location"] = rpc.location.replace("{id}", quote(created_id, safe=""))
         if status == 204:
             return Response(status_code=204, headers=headers)
         payload = transcode.to_json(response, rpc.binding)
@@ -198,10 +213,51 @@ class Gateway:
         return Response(self._docs, media_type="text/html; charset=utf-8")
 
 
-def _rpc(binding: Binding) -> _Rpc:
-    request_cls: type[Message] = message_factory.GetMessageClass(binding.rpc.input_type)
-    has_request_id = "request_id" in binding.rpc.input_type.fields_by_name
-    return _Rpc(binding, request_cls, has_request_id)
+def _rpc(binding: Binding, bindings: Sequence[Binding]) -> _Rpc:
+    request_type = binding.rpc.input_type
+    request_cls: type[Message] = message_factory.GetMessageClass(request_type)
+    has_request_id = "request_id" in request_type.fields_by_name
+    output = binding.rpc.output_type
+    return _Rpc(
+        binding,
+        request_cls,
+        has_request_id,
+        etag_path=_etag_path(binding),
+        returns_etag="etag" in output.fields_by_name and not binding.response_body,
+        location=_location(binding, bindings) if success_status(binding) == 201 else None,
+    )
+
+
+def _etag_path(binding: Binding) -> tuple[str, ...] | None:
+    """The request's precondition field: its own `etag`, or the body resource's (a create
+    has none: there is nothing yet to be stale)."""
+    request = binding.rpc.input_type
+    if success_status(binding) == 201:
+        return None
+    if "etag" in request.fields_by_name:
+        return ("etag",)
+    body = request.fields_by_name.get(binding.body) if binding.body not in ("", "*") else None
+    if body is not None and body.message_type and "etag" in body.message_type.fields_by_name:
+        return (body.name, "etag")
+    return None
+
+
+def _location(create: Binding, bindings: Sequence[Binding]) -> str | None:
+    """The GET `.../{id}` route returning what `create` returns, under the same collection
+    path when there is one (seed paths answer with seed paths)."""
+    output = create.rpc.output_type.full_name
+    candidates = [
+        b.template
+        for b in bindings
+        if b.method == "GET"
+        and b.rpc.output_type.full_name == output
+        and b.template.endswith("/{id}")
+        and "id" in create.rpc.output_type.fields_by_name
+    ]
+    for template in candidates:
+        if template.removesuffix("/{id}") == create.template:
+            return template
+    return candidates[0] if candidates else None
 
 
 def _build(rpc: _Rpc, variables: Mapping[str, str], request: Request, body: bytes) -> Message:
@@ -228,6 +284,53 @@ def _build(rpc: _Rpc, variables: Mapping[str, str], request: Request, body: byte
             )
         setattr(message, "request_id", key)  # noqa: B010
     return message
+
+
+def _if_match(rpc: _Rpc, request: Request, message: Message) -> bool:
+    """Put If-Match into the request's etag field (the service checks it under the row
+    lock); True when a stale one should answer 412 rather than 409."""
+    value = request.headers.get("if-match")
+    if value is None or value.strip() == "*":
+        return False
+    if rpc.etag_path is None:
+        raise HttpError(
+            400,
+            "INVALID_ARGUMENT",
+            "If-Match is not supported here: this operation has no precondition",
+            reason="PRECONDITION_NOT_SUPPORTED",
+            field="if-match",
+        )
+    if "," in value:
+        raise HttpError(
+            400,
+            "INVALID_ARGUMENT",
+            "If-Match takes one entity tag here",
+            reason="INVALID_PRECONDITION",
+            field="if-match",
+        )
+    *parents, name = rpc.etag_path
+    target: Any = message
+    for parent in parents:
+        target = getattr(target, parent)
+    current = getattr(target, name)
+    if current and normalize_etag(current) != normalize_etag(value.strip()):
+        raise HttpError(
+            400,
+            "INVALID_ARGUMENT",
+            "If-Match and the body's etag disagree",
+            reason="INVALID_PRECONDITION",
+            field="if-match",
+        )
+    setattr(target, name, value.strip())
+    return True
+
+
+def _matches(header: str | None, etag: str) -> bool:
+    """If-None-Match (weak comparison, RFC 9110 §13.1.2): `*` or any listed tag."""
+    if header is None:
+        return False
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or normalize_etag(etag) in {normalize_etag(tag) for tag in tags}
 
 
 def _metadata(
@@ -310,14 +413,16 @@ async def _read_body(request: Request, limit: int, binding: Binding) -> bytes:
     return body
 
 
-def _from_failure(failure: RpcFailure) -> HttpError:
+def _from_failure(failure: RpcFailure, *, precondition: bool = False) -> HttpError:
     code = code_pb2.Code.Name(failure.status.code)
     details = [
         json_format.MessageToDict(d, preserving_proto_field_name=True)
         for d in failure.status.details
     ]
+    stale = any(d.get("reason") == "ETAG_MISMATCH" for d in details)
+    http_status = 412 if precondition and stale else GRPC_TO_HTTP.get(code, 500)
     return HttpError(
-        GRPC_TO_HTTP.get(code, 500),
+        http_status,
         code,
         failure.status.message,
         details=details,

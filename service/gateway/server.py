@@ -79,8 +79,11 @@ def build_app(
                 "x-request-id",
                 "idempotency-key",
                 "grpc-timeout",
+                "if-match",
+                "if-none-match",
+                "traceparent",
             ],
-            expose_headers=["x-request-id"],
+            expose_headers=["x-request-id", "etag", "location", "idempotent-replayed"],
             max_age=600,
         )
     return app

@@ -149,6 +149,7 @@ def payment(request: pb.PayInvoiceRequest) -> rules.Payment:
         currency=pbconv.optional_currency(request.currency, "currency"),
         paid_at=paid_at,
         reference=text(request.reference, "reference", max_length=255),
+        etag=request.etag,
     )
 
 

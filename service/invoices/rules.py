@@ -205,6 +205,7 @@ class Payment:
     currency: str | None = None
     paid_at: datetime | None = None
     reference: str = ""
+    etag: str = ""
 
 
 def resolve_patch(patch: Patch, current: Draft) -> tuple[dict[str, Any], dict[str, Decimal]]:

@@ -768,6 +768,7 @@ class PayInvoiceRequest(_message.Message):
     PAID_AT_FIELD_NUMBER: _builtins.int
     REFERENCE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The invoice id."""
     amount: _builtins.str
@@ -778,6 +779,10 @@ class PayInvoiceRequest(_message.Message):
     """Bank or payment reference."""
     request_id: _builtins.str
     """Idempotency key, as on CreateInvoiceRequest."""
+    etag: _builtins.str
+    """If set, must match the invoice's current etag (a stale one is ABORTED), so a
+    payment applies only to the invoice as the caller last read it.
+    """
     @_builtins.property
     def paid_at(self) -> _timestamp_pb2.Timestamp:
         """When the payment was made; defaults to now."""
@@ -791,10 +796,11 @@ class PayInvoiceRequest(_message.Message):
         paid_at: _timestamp_pb2.Timestamp | None = ...,
         reference: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["paid_at", b"paid_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "id", b"id", "paid_at", b"paid_at", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "etag", b"etag", "id", b"id", "paid_at", b"paid_at", "reference", b"reference", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -205,7 +205,7 @@ class InvoiceServiceServicer:
         the currency's minor unit, unknown currency, `request_id` reused with a
         different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
         already paid, amount exceeds amount due, no exchange rate for the pair and
-        date), UNAUTHENTICATED, PERMISSION_DENIED.
+        date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -110,7 +110,7 @@ class InvoiceServiceStub:
     the currency's minor unit, unknown currency, `request_id` reused with a
     different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
     already paid, amount exceeds amount due, no exchange rate for the pair and
-    date), UNAUTHENTICATED, PERMISSION_DENIED.
+    date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
 @_typing.type_check_only
@@ -195,7 +195,7 @@ class InvoiceServiceAsyncStub(InvoiceServiceStub):
     the currency's minor unit, unknown currency, `request_id` reused with a
     different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
     already paid, amount exceeds amount due, no exchange rate for the pair and
-    date), UNAUTHENTICATED, PERMISSION_DENIED.
+    date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
 class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -331,7 +331,7 @@ class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
         the currency's minor unit, unknown currency, `request_id` reused with a
         different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
         already paid, amount exceeds amount due, no exchange rate for the pair and
-        date), UNAUTHENTICATED, PERMISSION_DENIED.
+        date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
         """
 
 def add_InvoiceServiceServicer_to_server(servicer: InvoiceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
