@@ -18,10 +18,11 @@ from grpc_reflection.v1alpha import reflection
 from starlette.routing import Route
 
 from service import registry
-from service.edge import grpc_server
+from service.edge import grpc_server, tracing
 from service.edge.calls import Calls
 from service.edge.dispatch import InProcess
 from service.edge.health import Health
+from service.edge.metrics import Metrics
 from service.edge.modules import Module
 from service.edge.pipeline import Pipeline
 from service.edge.runtime import Runtime
@@ -30,7 +31,7 @@ from service.kit import auth, db
 from service.kit.config import Settings
 from service.kit.deps import Deps
 from service.kit.pagination import CursorCodec
-from service.worker.runner import Runner
+from service.worker.runner import Outcome, Runner
 
 log = logging.getLogger("service")
 
@@ -44,6 +45,7 @@ class Running:
     runtime: Runtime
     dispatcher: InProcess
     monitor: Health
+    metrics: Metrics
     gateway: RunningGateway | None = None
     worker: asyncio.Task[None] | None = None
     worker_stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -66,6 +68,7 @@ def cursor_secret(settings: Settings) -> bytes:
 
 async def start(settings: Settings, database_url: str) -> Running:
     """Create the pool, the modules and the server; bind the ports and start serving."""
+    tracing.configure()
     database = await db.Database.connect(
         database_url,
         pool_size=settings.db_pool_size,
@@ -96,8 +99,9 @@ def build_runtime(settings: Settings, database: db.Database) -> Runtime:
 async def _start(settings: Settings, database: db.Database) -> Running:
     runtime = build_runtime(settings, database)
     modules = runtime.modules
+    metrics = Metrics()
     authenticator = auth.Authenticator(key=auth.load_key(settings), settings=settings)
-    pipeline = Pipeline(authenticator, registry.constraint_errors(modules))
+    pipeline = Pipeline(authenticator, registry.constraint_errors(modules), metrics)
     methods = registry.methods(modules, runtime)
     server = grpc.aio.server(
         options=grpc_server.server_options(settings),
@@ -120,6 +124,7 @@ async def _start(settings: Settings, database: db.Database) -> Running:
         timeout=settings.health_check_timeout_ms / 1000,
     )
     await monitor.start()
+    metrics.watch(database, lambda: monitor.ready)
     return Running(
         server=server,
         port=port,
@@ -128,6 +133,7 @@ async def _start(settings: Settings, database: db.Database) -> Running:
         runtime=runtime,
         dispatcher=InProcess(methods, pipeline),
         monitor=monitor,
+        metrics=metrics,
     )
 
 
@@ -141,6 +147,7 @@ async def _start_gateway(running: Running, settings: Settings) -> None:
     runtime = running.runtime
     routes = [
         *running.monitor.routes(),
+        running.metrics.route(),
         *(
             Route(r.path, r.endpoint(runtime), methods=[r.method], name=r.name or None)
             for r in registry.routes(runtime.modules)
@@ -148,23 +155,40 @@ async def _start_gateway(running: Running, settings: Settings) -> None:
     ]
     gateway_settings = GatewaySettings.from_settings(settings)
     services = registry.services(runtime.modules)
-    app = build_app(running.dispatcher, services, gateway_settings, routes=routes)
+    app = build_app(
+        running.dispatcher,
+        services,
+        gateway_settings,
+        routes=routes,
+        observe=running.metrics.http,
+    )
     running.gateway = RunningGateway(app, gateway_settings)
     await running.gateway.start()
 
 
 def _start_worker(running: Running, settings: Settings) -> None:
-    runner = build_runner(running.runtime, settings)
+    runner = build_runner(running.runtime, settings, running.metrics)
     running.worker = asyncio.create_task(runner.run_until(running.worker_stop))
 
 
-def build_runner(runtime: Runtime, settings: Settings) -> Runner:
+def build_runner(runtime: Runtime, settings: Settings, metrics: Metrics | None = None) -> Runner:
     """A worker running every module's tasks."""
+
+    def observe(outcome: Outcome) -> None:
+        if metrics is None:
+            return
+        state = "ok" if outcome.error is None else "failed"
+        items = outcome.result.count if outcome.result else 0
+        metrics.task(
+            outcome.task, state if outcome.settled else "lost_lease", items, outcome.seconds
+        )
+
     return Runner(
         runtime,
         registry.tasks(runtime.modules),
         batch=settings.worker_batch,
         idle=settings.worker_idle_ms / 1000,
+        observe=observe,
     )
 
 

@@ -30,9 +30,7 @@ from invoicing.v1 import (
 )
 
 from service import app, migrate
-from service.gateway.bindings import generated_services
-from service.gateway.remote import Remote
-from service.gateway.server import GatewaySettings, RunningGateway, build_app
+from service.gateway.server import GatewaySettings, RunningGateway, standalone_app
 from service.kit import auth, config, devdb
 
 APP_ROLE = "invoicing_app"
@@ -119,10 +117,8 @@ async def standalone_gateway(
     """The standalone gateway (`python -m service.gateway`) on a real port, forwarding
     over a real gRPC channel to the test server."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as ch:
-        services = generated_services()
         gateway_settings = GatewaySettings.from_settings(settings, port=0)
-        app_ = build_app(Remote(ch, services), services, gateway_settings)
-        gateway = RunningGateway(app_, gateway_settings)
+        gateway = RunningGateway(standalone_app(ch, gateway_settings), gateway_settings)
         await gateway.start()
         yield gateway
         await gateway.stop()

@@ -18,7 +18,6 @@ import contextvars
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, status_pb2
 
-from service.edge import status
+from service.edge import status, tracing
+from service.edge.metrics import Metrics
 from service.edge.modules import Auth, Rpc
 from service.kit import auth, errors, logs
 from service.kit.errors import DomainError
@@ -84,26 +84,41 @@ class Pipeline:
         self,
         authenticator: auth.Authenticator,
         constraint_errors: Mapping[str, Callable[[BaseException], DomainError]],
+        metrics: Metrics | None = None,
     ) -> None:
         self._authenticator = authenticator
         self._constraint_errors = constraint_errors
+        self._metrics = metrics
 
     async def run(self, call: Call, request: Message | bytes) -> Message:
-        call.trace_id = trace_id(call.metadata.get("x-request-id"))
+        trace = tracing.incoming(call.metadata)
+        call.trace_id = trace.trace_id
         call.trailing["x-request-id"] = call.trace_id
         tokens = (logs.trace_id.set(call.trace_id), _call.set(call))
         started = time.perf_counter()
-        try:
-            response = await self._serve(call, request)
-        except Exception as exc:  # every failure becomes a Status
-            rpc_status = status.to_status(exc, call.trace_id, self._constraint_errors)
-            _log(call, rpc_status.code, started, exc)
-            raise RpcFailure(rpc_status, call.trace_id) from None
-        finally:
-            logs.trace_id.reset(tokens[0])
-            _call.reset(tokens[1])
-        _log(call, code_pb2.OK, started, None)
+        name = call.method.full_name.lstrip("/")
+        with tracing.span(name, trace, {"rpc.system": "grpc", "rpc.method": name}) as span:
+            call.trailing["traceparent"] = tracing.traceparent(trace, tracing.span_id(span))
+            try:
+                response = await self._serve(call, request)
+            except Exception as exc:  # every failure becomes a Status
+                rpc_status = status.to_status(exc, call.trace_id, self._constraint_errors)
+                self._done(call, rpc_status.code, started, exc)
+                tracing.fail(span, code_pb2.Code.Name(rpc_status.code))
+                raise RpcFailure(rpc_status, call.trace_id) from None
+            finally:
+                logs.trace_id.reset(tokens[0])
+                _call.reset(tokens[1])
+            self._done(call, code_pb2.OK, started, None)
         return response
+
+    def _done(self, call: Call, code: int, started: float, exc: BaseException | None) -> None:
+        seconds = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.rpc(
+                call.method.full_name, code_pb2.Code.Name(code), call.transport, seconds
+            )
+        _log(call, code, seconds, exc)
 
     async def _serve(self, call: Call, request: Message | bytes) -> Message:
         method = call.method
@@ -151,19 +166,18 @@ async def _within(deadline: float, work: Awaitable[Message]) -> Message:
 
 
 def trace_id(given: str | None) -> str:
-    if given and _TRACE_ID.fullmatch(given):
-        return given
-    return uuid.uuid4().hex
+    """The trace id of a request that never reached the pipeline (gateway errors)."""
+    return tracing.incoming({"x-request-id": given} if given else {}).trace_id
 
 
-def _log(call: Call, code: int, started: float, exc: BaseException | None) -> None:
+def _log(call: Call, code: int, seconds: float, exc: BaseException | None) -> None:
     principal = call.principal
     fields = {
         "method": call.method.full_name,
         "transport": call.transport,
         "tenant_id": str(principal.tenant_id) if principal else None,
         "code": code_pb2.Code.Name(code),
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "duration_ms": round(seconds * 1000, 2),
     }
     if code == code_pb2.INTERNAL and exc is not None:
         log.error("rpc failed", extra={"fields": fields}, exc_info=exc)

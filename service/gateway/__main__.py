@@ -10,9 +10,8 @@ from pathlib import Path
 
 import grpc
 
-from service.gateway.bindings import generated_services
-from service.gateway.remote import Remote
-from service.gateway.server import GatewaySettings, RunningGateway, build_app
+from service.edge import tracing
+from service.gateway.server import GatewaySettings, RunningGateway, standalone_app
 from service.kit import config, logs
 
 
@@ -26,9 +25,9 @@ def _channel(args: argparse.Namespace) -> grpc.aio.Channel:
 
 
 async def _serve(args: argparse.Namespace, settings: GatewaySettings) -> None:
+    tracing.configure()
     channel = _channel(args)
-    services = generated_services()
-    gateway = RunningGateway(build_app(Remote(channel, services), services, settings), settings)
+    gateway = RunningGateway(standalone_app(channel, settings), settings)
     await gateway.start()
     print(f"invoicing gateway: http://{settings.host}:{gateway.port} -> {args.target}", flush=True)
     stopping = asyncio.Event()

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -29,13 +30,15 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from service.edge.pipeline import RpcFailure, trace_id
+from service.edge import tracing
+from service.edge.pipeline import RpcFailure
 from service.gateway import openapi, transcode
 from service.gateway.bindings import Binding, success_status
 from service.gateway.routes import MethodNotAllowed, RouteNotFound, Router
 from service.kit.etags import normalize_etag
 
 log = logging.getLogger("service.gateway")
+access_log = logging.getLogger("service.gateway.access")
 
 GRPC_TO_HTTP = {
     "OK": 200,
@@ -85,6 +88,8 @@ class GatewayConfig:
     default_timeout_s: float = 30.0
     comments: Mapping[str, str] = field(default_factory=dict)
     allowed_origins: frozenset[str] = frozenset()
+    # Called once per request with (method, route template, status, seconds).
+    observe: Callable[[str, str, int, float], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,25 +147,54 @@ class Gateway:
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
+        started = time.perf_counter()
         request = Request(scope, receive)
-        trace = trace_id(request.headers.get("x-request-id"))
+        trace = _trace(request)
+        route = "unmatched"
         try:
             match = self._match(scope)
+            route = match.binding.template
         except RouteNotFound:
-            await self._other(scope, receive, send)
+
+            def done(status: int) -> None:
+                self._done(request, status, started, trace)
+
+            await self._other(scope, receive, _status_spy(send, done))
             return
-        except HttpError as err:
-            await _error_response(err, trace)(scope, receive, send)
-            return
-        try:
-            response = await self._handle(request, match, trace)
         except HttpError as err:
             response = _error_response(err, trace)
+        else:
+            response = await self._answer(request, match, trace)
+        await response(scope, receive, send)
+        self._done(request, response.status_code, started, trace, route)
+
+    async def _answer(self, request: Request, match: Any, trace: str) -> Response:
+        try:
+            return await self._handle(request, match, trace)
+        except HttpError as err:
+            return _error_response(err, trace)
         except Exception:  # never a plain-text 500, never a stack trace on the wire
             log.exception("gateway request failed", extra={"fields": {"trace_id": trace}})
             internal = HttpError(500, "INTERNAL", f"internal error (trace_id {trace})")
-            response = _error_response(internal, trace)
-        await response(scope, receive, send)
+            return _error_response(internal, trace)
+
+    def _done(
+        self, request: Request, status: int, started: float, trace: str, route: str = ""
+    ) -> None:
+        """The access log line and the request's metrics."""
+        route = route or request.scope.get("route_path", "") or _other_route(request)
+        seconds = time.perf_counter() - started
+        if self._config.observe is not None:
+            self._config.observe(request.method, route, status, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            fields = {
+                "method": request.method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "trace_id": trace,
+            }
+            access_log.info("http", extra={"fields": fields})
 
     async def _handle(self, request: Request, match: Any, trace: str) -> Response:
         rpc = self._rpcs[match.binding]
@@ -177,6 +211,8 @@ class Gateway:
             raise _from_failure(failure, precondition=if_match) from None
         status = success_status(rpc.binding)
         headers = {"x-request-id": trailing.get("x-request-id", trace)}
+        if "traceparent" in trailing:
+            headers["traceparent"] = trailing["traceparent"]
         if trailing.get("idempotent-replayed") == "true":
             headers["idempotent-replayed"] = "true"
         etag = getattr(response, "etag", "") if rpc.returns_etag else ""
@@ -333,12 +369,40 @@ def _matches(header: str | None, etag: str) -> bool:
     return "*" in tags or normalize_etag(etag) in {normalize_etag(tag) for tag in tags}
 
 
+def _trace(request: Request) -> str:
+    headers = request.headers
+    carrier = {k: headers[k] for k in ("traceparent", "x-request-id") if k in headers}
+    return tracing.incoming(carrier).trace_id
+
+
+def _other_route(request: Request) -> str:
+    """Routes the Starlette router serves, named by their path (docs, health, metrics,
+    the modules' routes); anything else is "unmatched" (no per-path label explosion)."""
+    path = request.url.path
+    for known in ("/openapi.json", "/docs", "/healthz", "/readyz", "/metrics"):
+        if path == known or path.startswith(known + "/"):
+            return known
+    return "unmatched"
+
+
+def _status_spy(send: Send, done: Callable[[int], None]) -> Send:
+    async def spy(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            done(int(message["status"]))
+        await send(message)
+
+    return spy
+
+
 def _metadata(
     request: Request, trace: str, allowed_origins: frozenset[str]
 ) -> tuple[tuple[str, str], ...]:
-    """Authorization (header, or a `session` cookie holding a JWT) and the trace id.
-    Every other header is dropped."""
+    """Authorization (header, or a `session` cookie holding a JWT), the trace id and the
+    W3C trace context. Every other header is dropped."""
     md = [("x-request-id", trace)]
+    traceparent = request.headers.get("traceparent")
+    if traceparent is not None:
+        md.append(("traceparent", traceparent))
     authorization = request.headers.get("authorization")
     if authorization is None:
         token = request.cookies.get("session")
@@ -472,12 +536,12 @@ def _error_response(err: HttpError, trace: str) -> Response:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    trace = trace_id(request.headers.get("x-request-id"))
+    trace = _trace(request)
     err = HttpError(404, "NOT_FOUND", f"no route for {request.url.path}", reason="NO_ROUTE")
     return _error_response(err, trace)
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
-    trace = trace_id(request.headers.get("x-request-id"))
+    trace = _trace(request)
     err = HttpError(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here")
     return _error_response(err, trace)

@@ -6,19 +6,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import uvicorn
 from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from service.edge.metrics import Metrics
 from service.gateway import guard, openapi
 from service.gateway.app import Dispatcher, Gateway, GatewayConfig
-from service.gateway.bindings import bindings_from_services
+from service.gateway.bindings import bindings_from_services, generated_services
+from service.gateway.remote import Remote
 from service.kit.config import Settings
 
 log = logging.getLogger("service.gateway")
@@ -58,6 +64,7 @@ def build_app(
     settings: GatewaySettings,
     *,
     routes: Sequence[BaseRoute] = (),
+    observe: Callable[[str, str, int, float], None] | None = None,
 ) -> Any:
     """The gateway for every rpc of `services` that carries http rules."""
     comments = openapi.load_comments(DESCRIPTOR_SET) if DESCRIPTOR_SET.exists() else {}
@@ -66,6 +73,7 @@ def build_app(
         default_timeout_s=settings.timeout_s,
         comments=comments,
         allowed_origins=frozenset(settings.cors_origins),
+        observe=observe,
     )
     app: Any = Gateway(dispatcher, bindings_from_services(services), config, routes=routes)
     if settings.cors_origins:
@@ -140,3 +148,40 @@ class RunningGateway:
         if self._task is not None:
             await self._task
         await self._server.shutdown()
+
+
+def standalone_app(channel: grpc.aio.Channel, settings: GatewaySettings) -> Any:
+    """The gateway of `python -m service.gateway`: every generated service forwarded over
+    `channel`, with its own health, readiness (the target's gRPC health) and metrics."""
+    services = generated_services()
+    metrics = Metrics()
+    return build_app(
+        Remote(channel, services),
+        services,
+        settings,
+        routes=_operations(channel, metrics),
+        observe=metrics.http,
+    )
+
+
+def _operations(channel: grpc.aio.Channel, metrics: Metrics) -> list[Route]:
+    """/healthz (this process answers), /readyz (the gRPC server says SERVING), /metrics."""
+    health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs type it as sync
+
+    async def alive(request: Request) -> Response:
+        return JSONResponse({"status": "SERVING"})
+
+    async def ready(request: Request) -> Response:
+        try:
+            answer = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        except grpc.aio.AioRpcError as err:
+            return JSONResponse({"status": "NOT_SERVING", "reason": err.code().name}, 503)
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            return JSONResponse({"status": "NOT_SERVING", "reason": "target not serving"}, 503)
+        return JSONResponse({"status": "SERVING"})
+
+    return [
+        Route("/healthz", alive, methods=["GET", "HEAD"]),
+        Route("/readyz", ready, methods=["GET", "HEAD"]),
+        metrics.route(),
+    ]

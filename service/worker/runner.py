@@ -117,6 +117,7 @@ class Outcome:
     result: TaskResult | None
     error: str | None
     settled: bool  # False: the lease had been lost, the item was not touched
+    seconds: float = 0.0
 
 
 class Runner:
@@ -204,7 +205,11 @@ class Runner:
             }
             log.info("task", extra={"fields": fields})
         if self._observe is not None:
-            self._observe(Outcome(task.name, tenant_id, key, self.owner, result, error, settled))
+            seconds = time.perf_counter() - started
+            outcome = Outcome(
+                task.name, tenant_id, key, self.owner, result, error, settled, seconds
+            )
+            self._observe(outcome)
 
     async def _settle(
         self,
