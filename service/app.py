@@ -14,11 +14,10 @@ from datetime import timedelta
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from starlette.routing import Route
 
 from service import registry
-from service.edge import grpc_server, tracing
+from service.edge import grpc_server, reflection, tracing
 from service.edge.calls import Calls
 from service.edge.dispatch import InProcess
 from service.edge.health import Health
@@ -111,9 +110,7 @@ async def _start(settings: Settings, database: db.Database) -> Running:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = [service.full_name for service in registry.services(modules)]
-    reflection.enable_server_reflection(
-        (*names, reflection.SERVICE_NAME, health.SERVICE_NAME), server
-    )
+    reflection.enable(server, names)
     port = grpc_server.bind(server, settings)
     await server.start()
     monitor = Health(

@@ -116,6 +116,21 @@ async def test_grpcurl_list_and_describe_through_reflection(target: str) -> None
         assert f"rpc {rpc}" in out
 
 
+async def test_grpcurl_describe_shows_the_proto_comments(target: str) -> None:
+    code, out, err = await _grpcurl_run(
+        "-plaintext", target, "describe", "invoicing.v1.InvoiceService.PayInvoice"
+    )
+    assert code == 0, err
+    assert "Records a payment" in out and "Errors:" in out
+    code, out, err = await _grpcurl_run(
+        "-plaintext", target, "describe", "invoicing.v1.Invoice.amount_due"
+    )
+    assert code == 0, err
+    assert "//" in out  # the field's comment
+    code, out, err = await _grpcurl_run("-plaintext", target, "describe", "grpc.health.v1.Health")
+    assert code == 0, err
+
+
 async def test_grpcurl_create_and_get_invoice_as_json(
     target: str, tokens: Tokens, tenant: uuid.UUID
 ) -> None:
