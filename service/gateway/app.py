@@ -33,7 +33,13 @@ from starlette.types import Receive, Scope, Send
 from service.edge import tracing
 from service.edge.pipeline import RpcFailure
 from service.gateway import openapi, transcode
-from service.gateway.bindings import Binding, success_status
+from service.gateway.bindings import (
+    Binding,
+    etag_path,
+    has_request_id,
+    returns_etag,
+    success_status,
+)
 from service.gateway.routes import MethodNotAllowed, RouteNotFound, Router
 from service.kit.etags import normalize_etag
 
@@ -87,6 +93,7 @@ class GatewayConfig:
     max_body_bytes: int = 1024 * 1024
     default_timeout_s: float = 30.0
     comments: Mapping[str, str] = field(default_factory=dict)
+    examples: Mapping[str, Any] = field(default_factory=dict)
     allowed_origins: frozenset[str] = frozenset()
     # Called once per request with (method, route template, status, seconds).
     observe: Callable[[str, str, int, float], None] | None = None
@@ -130,7 +137,9 @@ class Gateway:
         self._dispatch = dispatcher
         self._config = config
         self._rpcs = {b: _rpc(b, bindings) for b in bindings}
-        document = openapi.build_openapi(bindings, comments=config.comments)
+        document = openapi.build_openapi(
+            bindings, comments=config.comments, examples=config.examples
+        )
         self._openapi = json.dumps(document).encode()
         self._docs = openapi.docs_html().encode()
         self._other = Starlette(
@@ -250,32 +259,15 @@ class Gateway:
 
 
 def _rpc(binding: Binding, bindings: Sequence[Binding]) -> _Rpc:
-    request_type = binding.rpc.input_type
-    request_cls: type[Message] = message_factory.GetMessageClass(request_type)
-    has_request_id = "request_id" in request_type.fields_by_name
-    output = binding.rpc.output_type
+    request_cls: type[Message] = message_factory.GetMessageClass(binding.rpc.input_type)
     return _Rpc(
         binding,
         request_cls,
-        has_request_id,
-        etag_path=_etag_path(binding),
-        returns_etag="etag" in output.fields_by_name and not binding.response_body,
+        has_request_id(binding),
+        etag_path=etag_path(binding),
+        returns_etag=returns_etag(binding),
         location=_location(binding, bindings) if success_status(binding) == 201 else None,
     )
-
-
-def _etag_path(binding: Binding) -> tuple[str, ...] | None:
-    """The request's precondition field: its own `etag`, or the body resource's (a create
-    has none: there is nothing yet to be stale)."""
-    request = binding.rpc.input_type
-    if success_status(binding) == 201:
-        return None
-    if "etag" in request.fields_by_name:
-        return ("etag",)
-    body = request.fields_by_name.get(binding.body) if binding.body not in ("", "*") else None
-    if body is not None and body.message_type and "etag" in body.message_type.fields_by_name:
-        return (body.name, "etag")
-    return None
 
 
 def _location(create: Binding, bindings: Sequence[Binding]) -> str | None:

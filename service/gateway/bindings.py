@@ -23,6 +23,7 @@ class Binding:
     body: str  # "" (no body), "*" (the whole request) or a top-level field name
     response_body: str  # "" (the whole response) or a top-level field name
     rpc: MethodDescriptor
+    alias: bool = False  # an additional binding: the same rpc at another path
 
     @property
     def full_method(self) -> str:
@@ -30,7 +31,7 @@ class Binding:
         return f"/{self.rpc.containing_service.full_name}/{self.rpc.name}"
 
 
-def _from_rule(rule: http_pb2.HttpRule, rpc: MethodDescriptor) -> Binding:
+def _from_rule(rule: http_pb2.HttpRule, rpc: MethodDescriptor, alias: bool = False) -> Binding:
     pattern = rule.WhichOneof("pattern")
     if pattern == "custom":
         method, template = rule.custom.kind.upper(), rule.custom.path
@@ -38,7 +39,7 @@ def _from_rule(rule: http_pb2.HttpRule, rpc: MethodDescriptor) -> Binding:
         method, template = pattern.upper(), getattr(rule, pattern)
     else:
         raise ValueError(f"{rpc.full_name}: http rule without a pattern")
-    return Binding(method, template, rule.body, rule.response_body, rpc)
+    return Binding(method, template, rule.body, rule.response_body, rpc, alias)
 
 
 def bindings_for(rpc: MethodDescriptor) -> list[Binding]:
@@ -47,12 +48,35 @@ def bindings_for(rpc: MethodDescriptor) -> list[Binding]:
     if not options.HasExtension(extension):
         return []
     rule: http_pb2.HttpRule = options.Extensions[extension]
-    return [_from_rule(rule, rpc), *(_from_rule(extra, rpc) for extra in rule.additional_bindings)]
+    extras = (_from_rule(extra, rpc, alias=True) for extra in rule.additional_bindings)
+    return [_from_rule(rule, rpc), *extras]
 
 
 def bindings_from_services(services: Iterable[ServiceDescriptor]) -> list[Binding]:
     """Every binding of every rpc, in declaration order (which breaks routing ties)."""
     return [b for service in services for rpc in service.methods for b in bindings_for(rpc)]
+
+
+def has_request_id(binding: Binding) -> bool:
+    return "request_id" in binding.rpc.input_type.fields_by_name
+
+
+def etag_path(binding: Binding) -> tuple[str, ...] | None:
+    """Where a precondition (If-Match) goes in the request: its own `etag`, or the body
+    resource's. A create has none: there is nothing yet to be stale."""
+    request = binding.rpc.input_type
+    if success_status(binding) == 201:
+        return None
+    if "etag" in request.fields_by_name:
+        return ("etag",)
+    body = request.fields_by_name.get(binding.body) if binding.body not in ("", "*") else None
+    if body is not None and body.message_type and "etag" in body.message_type.fields_by_name:
+        return (body.name, "etag")
+    return None
+
+
+def returns_etag(binding: Binding) -> bool:
+    return "etag" in binding.rpc.output_type.fields_by_name and not binding.response_body
 
 
 def success_status(binding: Binding) -> int:

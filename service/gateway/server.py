@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from service.gateway.remote import Remote
 from service.kit.config import Settings
 
 log = logging.getLogger("service.gateway")
-DESCRIPTOR_SET = Path(__file__).resolve().parents[2] / "generated" / "invoicing_v1.binpb"
+ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTOR_SET = ROOT / "generated" / "invoicing_v1.binpb"
+# Request body examples by rpc, kept beside the protos (the gateway knows no resource).
+EXAMPLES = ROOT / "protos" / "invoicing" / "v1" / "openapi-examples.json"
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,12 @@ def build_app(
 ) -> Any:
     """The gateway for every rpc of `services` that carries http rules."""
     comments = openapi.load_comments(DESCRIPTOR_SET) if DESCRIPTOR_SET.exists() else {}
+    examples = json.loads(EXAMPLES.read_text()) if EXAMPLES.exists() else {}
     config = GatewayConfig(
         max_body_bytes=settings.max_body_bytes,
         default_timeout_s=settings.timeout_s,
         comments=comments,
+        examples=examples,
         allowed_origins=frozenset(settings.cors_origins),
         observe=observe,
     )

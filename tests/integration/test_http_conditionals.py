@@ -152,3 +152,37 @@ async def test_a_replayed_grpc_call_says_so_in_trailing_metadata(
     again = invoices.CreateInvoice(request, metadata=md)
     await again
     assert ("idempotent-replayed", "true") in tuple(await again.trailing_metadata())
+
+
+async def test_the_documented_examples_work_on_the_first_try(http: httpx.AsyncClient) -> None:
+    """What Swagger UI's "Try it out" sends: the document's example body, as is."""
+    document = (await http.get("/openapi.json")).json()
+
+    def example(path: str, verb: str) -> Any:
+        return document["paths"][path][verb]["requestBody"]["content"]["application/json"][
+            "example"
+        ]
+
+    created = await http.post("/v1/invoices", json=example("/v1/invoices", "post"))
+    assert created.status_code == 201, created.text
+    invoice_id = created.json()["id"]
+    patched = await http.patch(
+        f"/v1/invoices/{invoice_id}", json=example("/v1/invoices/{id}", "patch")
+    )
+    assert patched.status_code == 200, patched.text
+    issued = await http.post(
+        f"/v1/invoices/{invoice_id}:issue", json=example("/v1/invoices/{id}:issue", "post")
+    )
+    assert issued.status_code == 200, issued.text
+    paid = await http.post(
+        f"/v1/invoices/{invoice_id}:pay", json=example("/v1/invoices/{id}:pay", "post")
+    )
+    assert paid.status_code == 200, paid.text
+    for path, verb, status in (
+        ("/v1/transactions", "post", 201),
+        ("/v1/exchange-rates", "post", 201),
+        ("/v1/workspace-settings", "patch", 200),
+        ("/v1/records/query", "post", 200),
+    ):
+        answer = await http.request(verb.upper(), path, json=example(path, verb))
+        assert answer.status_code == status, (path, answer.text)

@@ -4,6 +4,7 @@ with the gateway's JSON conventions), and the local-only Swagger UI page. No ser
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def comments() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def doc(bindings: list[Binding], comments: dict[str, str]) -> Json:
-    return build_openapi(bindings, comments=comments)
+    examples = json.loads((ROOT / "protos/invoicing/v1/openapi-examples.json").read_text())
+    return build_openapi(bindings, comments=comments, examples=examples)
 
 
 def operations(doc: Json) -> list[tuple[str, str, Json]]:
@@ -113,16 +115,23 @@ def test_every_binding_is_one_operation_with_a_unique_id(
         path, _ = expand_template(binding.template)
         op = doc["paths"][shapes[re.sub(r"\{[^}]*\}", "{}", path)]][binding.method.lower()]
         service = binding.rpc.containing_service.name
-        assert re.fullmatch(rf"{service}_{binding.rpc.name}(_\d+)?", op["operationId"])
-        assert op["tags"] == [service]
+        suffix = r"_alias(_\d+)?" if binding.alias else ""
+        assert re.fullmatch(rf"{service}_{binding.rpc.name}{suffix}", op["operationId"])
+        assert op["tags"] == (["Aliases"] if binding.alias else [service])
 
 
-def test_additional_bindings_get_numbered_ids(doc: Json) -> None:
+def test_additional_bindings_are_marked_as_aliases(doc: Json) -> None:
     assert doc["paths"]["/v1/invoices"]["post"]["operationId"] == "InvoiceService_CreateInvoice"
     extra = doc["paths"]["/api/v1/finance/invoices"]["post"]
-    assert extra["operationId"] == "InvoiceService_CreateInvoice_1"
+    assert extra["operationId"] == "InvoiceService_CreateInvoice_alias"
+    assert extra["x-alias-of"] == "InvoiceService_CreateInvoice"
+    assert extra["description"].startswith("Alias of `POST /v1/invoices`")
+    assert extra["summary"].endswith("(alias)") and extra["tags"] == ["Aliases"]
     get = doc["paths"]["/invoice-connections/{id}"]["get"]
-    assert get["operationId"] == "ConnectionService_GetConnection_1"
+    assert get["operationId"] == "ConnectionService_GetConnection_alias"
+    assert get["x-alias-of"] == "ConnectionService_GetConnection"
+    primary = doc["paths"]["/v1/invoice-connections/{id}"]["get"]
+    assert "x-alias-of" not in primary and primary["tags"] == ["ConnectionService"]
 
 
 def test_tags_are_the_services_with_their_comments(doc: Json) -> None:
@@ -133,6 +142,7 @@ def test_tags_are_the_services_with_their_comments(doc: Json) -> None:
         "ConnectionService",
         "ProvenanceService",
         "RecordsService",
+        "Aliases",
     }
     assert tags["InvoiceService"]["description"].startswith("Accounts receivable and payable")
 
@@ -206,18 +216,19 @@ def test_no_query_parameters_with_body_star(doc: Json, bindings: list[Binding]) 
         if binding.body == "*":
             path, _ = expand_template(binding.template)
             op = doc["paths"][path][binding.method.lower()]
-            assert all(p["in"] == "path" for p in op.get("parameters", [])), path
+            assert all(p["in"] in ("path", "header") for p in op.get("parameters", [])), path
 
 
 def test_body_field_and_path_fields_are_not_query_parameters(doc: Json) -> None:
     create = doc["paths"]["/v1/invoices"]["post"]
-    assert [p["name"] for p in create["parameters"]] == ["request_id"]
+    query = [p["name"] for p in create["parameters"] if p["in"] == "query"]
+    assert query == ["request_id"]
     update = doc["paths"]["/v1/invoices/{id}"]["patch"]
     query = {p["name"]: p["schema"] for p in update["parameters"] if p["in"] == "query"}
     assert list(query) == ["update_mask"]
     assert query["update_mask"]["type"] == "string"  # a FieldMask: comma-separated paths
     get = doc["paths"]["/v1/invoices/{id}"]["get"]
-    assert [p["in"] for p in get["parameters"]] == ["path"]
+    assert [p["in"] for p in get["parameters"]] == ["path", "header"]  # If-None-Match
 
 
 def _synthetic_pool() -> descriptor_pool.DescriptorPool:
@@ -395,7 +406,11 @@ def test_required_comes_from_field_behavior(doc: Json) -> None:
     assert component(doc, "invoicing.v1.QueryRecordsRequest")["required"] == ["root"]
     assert component(doc, "invoicing.v1.RecordsOrderBy")["required"] == ["field"]
     assert component(doc, "invoicing.v1.LineItem")["required"] == ["quantity", "unit_price"]
-    assert "required" not in component(doc, "invoicing.v1.Invoice")
+    assert component(doc, "invoicing.v1.Invoice")["required"] == ["type", "currency"]
+    # A patch names only what changes: its body has no `required`.
+    patch = doc["paths"]["/v1/invoices/{id}"]["patch"]["requestBody"]
+    ref = patch["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "required" not in component(doc, ref)
 
 
 def test_scalar_types(doc: Json) -> None:
@@ -472,13 +487,13 @@ def test_success_statuses(doc: Json, bindings: list[Binding]) -> None:
         path, _ = expand_template(binding.template)
         op = doc["paths"][shapes[re.sub(r"\{[^}]*\}", "{}", path)]][binding.method.lower()]
         status = success_status(binding)
-        success = [code for code in op["responses"] if code != "default"]
+        success = [code for code in op["responses"] if code.startswith("2")]
         assert success == [str(status)], op["operationId"]
         assert ("content" in op["responses"][str(status)]) == (status != 204)
     assert "201" in operation(doc, "InvoiceService_CreateInvoice")["responses"]
-    assert "201" in operation(doc, "ConnectionService_CreateConnection_1")["responses"]
+    assert "201" in operation(doc, "ConnectionService_CreateConnection_alias")["responses"]
     deleted = operation(doc, "ConnectionService_DeleteConnection")["responses"]
-    assert deleted["204"] == {"description": "No Content"}
+    assert deleted["204"]["description"] == "No Content" and "content" not in deleted["204"]
     got = operation(doc, "InvoiceService_GetInvoice")["responses"]["200"]
     assert got["content"]["application/json"]["schema"]["$ref"].endswith("invoicing.v1.Invoice")
 
@@ -581,3 +596,26 @@ def test_static_dir_has_the_swagger_ui_assets() -> None:
 def test_no_two_paths_differ_only_in_parameter_names(doc: Json) -> None:
     shapes = [re.sub(r"\{[^}]*\}", "{}", path) for path in doc["paths"]]
     assert len(shapes) == len(set(shapes))
+
+
+def test_conditional_and_idempotency_headers_are_documented(doc: Json) -> None:
+    create = doc["paths"]["/v1/invoices"]["post"]
+    headers = {p["name"] for p in create["parameters"] if p["in"] == "header"}
+    assert headers == {"Idempotency-Key"}
+    created = create["responses"]["201"]["headers"]
+    assert {"Location", "ETag", "Idempotent-Replayed", "X-Request-Id"} <= set(created)
+    patch = doc["paths"]["/v1/invoices/{id}"]["patch"]
+    assert "If-Match" in {p["name"] for p in patch["parameters"] if p["in"] == "header"}
+    assert "412" in patch["responses"]
+    get = doc["paths"]["/v1/invoices/{id}"]["get"]
+    assert "If-None-Match" in {p["name"] for p in get["parameters"] if p["in"] == "header"}
+    assert "304" in get["responses"] and "412" not in get["responses"]
+    listed = doc["paths"]["/v1/invoices"]["get"]
+    assert "304" not in listed["responses"]
+
+
+def test_create_and_update_bodies_have_examples(doc: Json) -> None:
+    create = doc["paths"]["/v1/invoices"]["post"]["requestBody"]["content"]["application/json"]
+    assert create["example"]["type"] == "INVOICE_TYPE_CUSTOMER"
+    patch = doc["paths"]["/v1/invoices/{id}"]["patch"]["requestBody"]["content"]
+    assert patch["application/json"]["example"] == {"notes": "Paid by bank transfer"}

@@ -12,9 +12,15 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import ServiceDescriptor
 
-from service.gateway.bindings import Binding, success_status
+from service.gateway.bindings import (
+    Binding,
+    etag_path,
+    has_request_id,
+    returns_etag,
+    success_status,
+)
 from service.gateway.openapi.schemas import (
     ERROR_REF,
     SECURITY,
@@ -24,6 +30,11 @@ from service.gateway.openapi.schemas import (
     resolve,
 )
 
+ALIAS_TAG = "Aliases"
+ALIAS_TEXT = (
+    "The same operations at the paths the source documents (seeds) use, so their clients work:"
+    " each is marked `x-alias-of` the canonical operation."
+)
 _OPENAPI_VERBS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _CONVENTIONS = """\
 JSON conventions: proto field names (snake_case) on output, snake_case or lowerCamelCase
@@ -73,12 +84,14 @@ _PARAM = re.compile(r"\{([^}]*)\}")
 class _Document:
     """Paths, operations and tags, with the component schemas they reference."""
 
-    def __init__(self, comments: Mapping[str, str]) -> None:
+    def __init__(self, comments: Mapping[str, str], examples: Mapping[str, Json]) -> None:
         self.schemas = Schemas(comments)
+        self.examples = examples
         self.paths: dict[str, Json] = {}
         self.tags: dict[str, Json] = {}
         self._ids: Counter[str] = Counter()
         self._shapes: dict[str, str] = {}
+        self._primary: dict[str, tuple[str, str, str]] = {}  # rpc -> (id, method, path)
 
     def add(self, binding: Binding) -> None:
         verb = binding.method.lower()
@@ -87,8 +100,26 @@ class _Document:
         if verb not in _OPENAPI_VERBS or verb in item:
             return  # not expressible in OpenAPI, or shadowed by an earlier binding
         self.paths[path] = item
-        item[verb] = self.operation(binding, self._operation_id(binding.rpc), variables)
+        operation_id = self._operation_id(binding)
+        operation = self.operation(binding, operation_id, variables)
+        primary = self._primary.get(binding.rpc.full_name)
+        if binding.alias and primary is not None:
+            operation = self._as_alias(operation, primary)
+        else:
+            self._primary.setdefault(binding.rpc.full_name, (operation_id, verb, path))
+        item[verb] = operation
         self._tag(binding.rpc.containing_service)
+
+    def _as_alias(self, operation: Json, primary: tuple[str, str, str]) -> Json:
+        """An additional binding: the same operation at a path a seed's clients use."""
+        primary_id, verb, path = primary
+        note = f"Alias of `{verb.upper()} {path}` (`{primary_id}`), at the path seed clients use."
+        operation["x-alias-of"] = primary_id
+        operation["tags"] = [ALIAS_TAG]
+        operation["summary"] = f"{operation.get('summary', '')} (alias)".strip()
+        operation["description"] = f"{note}\n\n{operation.get('description', '')}".strip()
+        self.tags.setdefault(ALIAS_TAG, {"name": ALIAS_TAG, "description": ALIAS_TEXT})
+        return operation
 
     def _same_shape(
         self, path: str, variables: list[tuple[str, str]]
@@ -103,11 +134,14 @@ class _Document:
         names = _PARAM.findall(known)
         return known, [(names[i], field) for i, (_, field) in enumerate(variables)]
 
-    def _operation_id(self, rpc: MethodDescriptor) -> str:
+    def _operation_id(self, binding: Binding) -> str:
+        rpc = binding.rpc
         base = f"{rpc.containing_service.name}_{rpc.name}"
+        if binding.alias:
+            base += "_alias"
         taken = self._ids[base]
         self._ids[base] += 1
-        return base if taken == 0 else f"{base}_{taken}"
+        return base if taken == 0 else f"{base}_{taken + 1}"
 
     def _tag(self, service: ServiceDescriptor) -> None:
         if service.name not in self.tags:
@@ -122,7 +156,7 @@ class _Document:
         rpc = binding.rpc
         op: Json = {"operationId": operation_id, "tags": [rpc.containing_service.name]}
         op |= self._summary(rpc.full_name)
-        parameters = self.parameters(binding, variables)
+        parameters = self.parameters(binding, variables) + _headers(binding)
         if parameters:
             op["parameters"] = parameters
         if binding.body:
@@ -151,11 +185,20 @@ class _Document:
         body: Json = {"required": True}
         if binding.body == "*":
             schema = self.schemas.object_ref(request, bound, base)
+        elif binding.method == "PATCH" and (field := resolve(request, binding.body)).message_type:
+            # A patch names only what changes: the resource's `required` does not apply.
+            exclude = below(bound, field.name)
+            schema = self.schemas.object_ref(field.message_type, exclude, base, partial=True)
+            body |= self.schemas.describe(field.full_name)
         else:
             field = resolve(request, binding.body)
             schema = self.schemas.field_schema(field, below(bound, field.name), base)
             body |= self.schemas.describe(field.full_name)
-        return body | {"content": {"application/json": {"schema": schema}}}
+        media: Json = {"schema": schema}
+        example = self.examples.get(rpc.full_name)
+        if example is not None:
+            media["example"] = copy.deepcopy(example)
+        return body | {"content": {"application/json": media}}
 
     def responses(self, binding: Binding) -> Json:
         status = success_status(binding)
@@ -163,11 +206,25 @@ class _Document:
         if status != HTTPStatus.NO_CONTENT:
             content = {"application/json": {"schema": self.response_schema(binding)}}
             success["content"] = content
+        headers = _response_headers(binding, status)
+        if headers:
+            success["headers"] = headers
         error: Json = {
             "description": "Error",
             "content": {"application/json": {"schema": ERROR_REF}},
         }
-        return {str(status): success, "default": copy.deepcopy(error)}
+        responses: Json = {str(status): success}
+        if binding.method == "GET" and returns_etag(binding):
+            responses["304"] = {
+                "description": "Not Modified: If-None-Match named the current etag.",
+                "headers": {"ETag": _ETAG_HEADER},
+            }
+        if etag_path(binding) is not None:
+            responses["412"] = {
+                "description": "Precondition Failed: If-Match named a stale etag.",
+                "content": {"application/json": {"schema": ERROR_REF}},
+            }
+        return responses | {"default": copy.deepcopy(error)}
 
     def response_schema(self, binding: Binding) -> Json:
         output = binding.rpc.output_type
@@ -190,15 +247,82 @@ class _Document:
         }
 
 
+def _headers(binding: Binding) -> list[Json]:
+    """The request headers an operation honours."""
+    headers: list[Json] = []
+    if has_request_id(binding):
+        headers.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "description": "Makes the call idempotent, like `request_id` (1..128 of"
+                " A-Za-z0-9._:-, a UUID recommended): a retry with the same key replays the"
+                " first answer for 24 hours (with `Idempotent-Replayed: true`); the same key"
+                " with another request is 400.",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+            }
+        )
+    if etag_path(binding) is not None:
+        headers.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "description": "Apply only if the resource's current etag is this one (else"
+                " 412); `*` for any. The same as sending `etag` in the request.",
+                "schema": {"type": "string"},
+            }
+        )
+    if binding.method == "GET" and returns_etag(binding):
+        headers.append(
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "description": "Answer 304 without a body if the current etag is one of these.",
+                "schema": {"type": "string"},
+            }
+        )
+    return headers
+
+
+_ETAG_HEADER: Json = {
+    "description": "The resource's etag (weak), for If-Match and If-None-Match.",
+    "schema": {"type": "string"},
+}
+
+
+def _response_headers(binding: Binding, status: int) -> Json:
+    headers: Json = {
+        "X-Request-Id": {
+            "description": "The call's trace id (yours when you sent one).",
+            "schema": {"type": "string"},
+        }
+    }
+    if returns_etag(binding):
+        headers["ETag"] = copy.deepcopy(_ETAG_HEADER)
+    if status == HTTPStatus.CREATED:
+        headers["Location"] = {
+            "description": "The created resource's URL.",
+            "schema": {"type": "string"},
+        }
+    if has_request_id(binding):
+        headers["Idempotent-Replayed"] = {
+            "description": "`true` when this answer replays an earlier call's.",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
+    return headers
+
+
 def build_openapi(
     bindings: Sequence[Binding],
     *,
     title: str = "Invoicing API",
     version: str = "v1",
     comments: Mapping[str, str] | None = None,
+    examples: Mapping[str, Json] | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI 3.1.0 document of `bindings`; descriptions from `comments` (load_comments)."""
-    document = _Document(comments or {})
+    """The OpenAPI 3.1.0 document of `bindings`; descriptions from `comments` (load_comments),
+    request body examples by rpc full name from `examples`."""
+    document = _Document(comments or {}, examples or {})
     for binding in bindings:
         document.add(binding)
     return document.build(title, version)

@@ -145,7 +145,7 @@ class Schemas:
         self.comments = comments
         self.components: dict[str, Json] = {"Error": _error_schema()}
         self._todo: dict[str, Descriptor | EnumDescriptor] = {}
-        self._pruned: dict[tuple[str, frozenset[str]], str] = {}
+        self._pruned: dict[tuple[str, frozenset[str], bool], str] = {}
 
     def describe(self, full_name: str) -> Json:
         text = self.comments.get(full_name)
@@ -178,15 +178,21 @@ class Schemas:
             self._todo[enum.full_name] = enum
         return _ref(enum.full_name)
 
-    def object_ref(self, message: Descriptor, exclude: frozenset[str], base: str) -> Json:
-        """The message's schema; without the `exclude` field paths, a dedicated component."""
-        if not exclude:
+    def object_ref(
+        self, message: Descriptor, exclude: frozenset[str], base: str, *, partial: bool = False
+    ) -> Json:
+        """The message's schema; without the `exclude` field paths (or, `partial`, without
+        its top-level `required`: a patch), a dedicated component."""
+        if not exclude and not partial:
             return self.message_ref(message)
-        key = (base, exclude)
+        key = (base, exclude, partial)
         if key not in self._pruned:
-            taken = sum(1 for b, _ in self._pruned if b == base)
+            taken = sum(1 for b, *_ in self._pruned if b == base)
             name = self._pruned[key] = base if taken == 0 else f"{base}_{taken}"
-            self.components[name] = self.message_schema(message, exclude, name)
+            schema = self.message_schema(message, exclude, name)
+            if partial:
+                schema.pop("required", None)
+            self.components[name] = schema
         return _ref(self._pruned[key])
 
     def enum_schema(self, enum: EnumDescriptor) -> Json:
