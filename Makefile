@@ -28,15 +28,33 @@ run: $(STAMP)
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## make generate: protos -> generated/ (messages, stubs, .pyi, descriptor set)
-generate: $(STAMP)
-	@rm -rf generated && mkdir -p generated/invoicing/v1
+PROTOS = $$(cd protos && find invoicing -name '*.proto' | sort)
+# The caller package's stubs come from an older protoc, so they run on a year of runtimes.
+CLIENT_GEN := .tools/client-gen
+
+$(CLIENT_GEN)/bin/python:
+	@$(PYTHON) -m venv $(CLIENT_GEN)
+	@env -u PYTHONPATH $(CLIENT_GEN)/bin/python -m pip install -q --disable-pip-version-check \
+		grpcio-tools==1.76.0 mypy-protobuf==3.6.0 > $(CLIENT_GEN).log 2>&1 \
+		|| { cat $(CLIENT_GEN).log; exit 1; }
+
+## make generate: protos -> generated/ (messages, stubs, .pyi, descriptor set) and the
+## caller package generated/client/ (protos + stubs for protobuf >= 6.31, grpcio >= 1.76)
+generate: $(STAMP) $(CLIENT_GEN)/bin/python
+	@rm -rf generated && mkdir -p generated/invoicing/v1 generated/client/invoicing/v1
 	@$(BIN)/python -m grpc_tools.protoc -I protos -I third_party \
 		--python_out=generated --grpc_python_out=generated \
 		--mypy_out=quiet:generated --mypy_grpc_out=quiet:generated \
 		--descriptor_set_out=generated/invoicing_v1.binpb --include_imports --include_source_info \
-		$$(cd protos && find invoicing -name '*.proto' | sort)
+		$(PROTOS)
 	@touch generated/invoicing/__init__.py generated/invoicing/v1/__init__.py
+	@env -u PYTHONPATH PATH=$(CURDIR)/$(CLIENT_GEN)/bin:$$PATH $(CLIENT_GEN)/bin/python -m grpc_tools.protoc \
+		-I protos -I third_party --python_out=generated/client --grpc_python_out=generated/client \
+		--mypy_out=quiet:generated/client --mypy_grpc_out=quiet:generated/client $(PROTOS)
+	@cp protos/invoicing/v1/*.proto generated/client/invoicing/v1/
+	@cp protos/python-client/pyproject.toml protos/python-client/README.md generated/client/
+	@touch generated/client/invoicing/__init__.py generated/client/invoicing/v1/__init__.py \
+		generated/client/invoicing/py.typed
 
 $(BUF):
 	@npm install --prefix .tools --no-audit --no-fund --silent @bufbuild/buf@1.75.0
