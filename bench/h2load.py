@@ -3,7 +3,6 @@ both sides of the REST-vs-gRPC comparison, costing little CPU (FLOORS.md)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import struct
@@ -15,19 +14,14 @@ from typing import Any
 
 import psutil
 
+MISSING = (
+    "h2load not found: the REST-vs-gRPC rows were skipped. They need h2load from Debian's"
+    " nghttp2-client (`apt-get install nghttp2-client`); `make bench` installs nothing itself."
+)
 
-def ensure() -> str | None:
-    """The h2load binary, installing Debian's nghttp2-client when root and missing."""
-    found = shutil.which("h2load")
-    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return found
-    print("installing h2load (Debian nghttp2-client)", flush=True)
-    apt = shutil.which("apt-get") or "apt-get"
-    quiet = subprocess.DEVNULL
-    subprocess.run([apt, "update", "-qq"], check=False, stdout=quiet, stderr=quiet)
-    subprocess.run(
-        [apt, "install", "-y", "-qq", "nghttp2-client"], check=False, stdout=quiet, stderr=quiet
-    )
+
+def find() -> str | None:
+    """The h2load binary on PATH, or None (the bench then skips its rows and says why)."""
     return shutil.which("h2load")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -14,6 +15,11 @@ from service.kit.db import async_url
 target_metadata = registry.metadata()
 
 
+# Replicas starting together each run the migrations: a session advisory lock makes them
+# take turns (the later ones then find the schema at head and do nothing).
+MIGRATION_LOCK = 7_240_551_001
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -21,8 +27,14 @@ def _run(connection: Connection) -> None:
         compare_type=True,
         transaction_per_migration=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+    connection.commit()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+        connection.commit()
 
 
 async def _main() -> None:

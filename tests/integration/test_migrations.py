@@ -5,9 +5,12 @@ every table, and upgrading again works."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import urllib.parse as up
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,6 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from service import migrate, registry
 from service.kit import db
 from tests.conftest import APP_ROLE, Database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -154,3 +159,31 @@ async def test_downgrade_leaves_no_types_or_policies(fresh_url: str) -> None:
         assert [r["relname"] for r in sequences] == []
     finally:
         await conn.close()
+
+
+async def test_replicas_migrating_at_once_take_turns(fresh_url: str, tmp_path: Path) -> None:
+    """Several replicas start together and each runs the migrations (separate processes,
+    as in production): the advisory lock serializes them; the later ones find the schema
+    at head."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_url,
+        "DATA_DIR": str(tmp_path),
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'generated'}",
+    }
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "service.migrate",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    results = [await asyncio.wait_for(p.communicate(), 120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], [r[1][-2000:] for r in results]
+    assert await _version(fresh_url) == _head()
+    assert await _schema_diff(fresh_url) == []
