@@ -72,6 +72,10 @@ class Health:
         if ready != self.ready:
             level = logging.INFO if ready else logging.WARNING
             log.log(level, "health", extra={"fields": {"ready": ready, "reason": reason}})
+            if ready and self.reason != "starting":
+                # Back from an outage: connections opened before it are dead; replace them
+                # instead of failing one call each.
+                await self._database.pool.expire_connections()
         self.ready, self.reason = ready, reason
         for name in self._names:
             await self.servicer.set(name, SERVING if ready else NOT_SERVING)

