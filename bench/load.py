@@ -64,6 +64,10 @@ def build_requests(scenario: str, spec: dict[str, Any]) -> list[tuple[Any, tuple
     if scenario == "pay_hot":
         hot_md = (("authorization", f"Bearer {spec['hot_token']}"),)
         return [(pb.PayInvoiceRequest(id=spec["hot_invoice"], amount=PAYMENT), hot_md)]
+    if scenario in ("mixed_get", "mixed_list"):
+        # Both kinds, half the workers each; only the named kind is measured.
+        gets = [(pb.GetInvoiceRequest(id=i), md) for i in spec["ids"]]
+        return gets if scenario == "mixed_get" else [(pb.ListInvoicesRequest(limit=50), md)]
     if scenario == "alloc_list":
         return [(apb.ListAllocationsRequest(limit=50), md)]
     if scenario == "alloc_list_filter":
@@ -84,7 +88,13 @@ def method(channel: grpc.aio.Channel, scenario: str) -> Any:
         "issue": stub.IssueInvoice,
         "pay": stub.PayInvoice,
         "pay_hot": stub.PayInvoice,
+        "mixed_get": stub.GetInvoice,
+        "mixed_list": stub.ListInvoices,
     }[scenario]
+
+
+# The unmeasured other half of a mixed scenario.
+BESIDE = {"mixed_get": "mixed_list", "mixed_list": "mixed_get"}
 
 
 async def drive(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
@@ -113,8 +123,25 @@ async def drive(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any
                     continue
                 latencies.append(time.perf_counter() - started)
 
+        async def beside(scenario: str) -> None:
+            other, index = method(channel, scenario), 0
+            others = build_requests(scenario, spec)
+            while time.perf_counter() < deadline:
+                request, md = others[index % len(others)]
+                index += 1
+                try:
+                    await other(request, metadata=md, timeout=30)
+                except grpc.aio.AioRpcError as err:
+                    key = f"beside {err.code().name}"
+                    errors[key] = errors.get(key, 0) + 1
+
+        measured = args.concurrency
+        background = []
+        if args.scenario in BESIDE:
+            measured = args.concurrency // 2
+            background = [beside(BESIDE[args.scenario]) for _ in range(args.concurrency - measured)]
         cpu0, wall0 = _cpu(), time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        await asyncio.gather(*(worker() for _ in range(measured)), *background)
         cpu, wall = _cpu() - cpu0, time.perf_counter() - wall0
     latencies.sort()
     n = len(latencies)

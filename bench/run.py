@@ -400,6 +400,7 @@ def main() -> None:
         svc, flr = f"127.0.0.1:{args.port}", f"127.0.0.1:{args.floor_port}"
         per = f"127.0.0.1:{args.peer_port}"
 
+        half = args.concurrency - args.concurrency // 2
         plan = [
             ("GetInvoice", "floor", flr, "get", None),
             ("GetInvoice", "peer", per, "get", "GetInvoice/floor"),
@@ -418,6 +419,8 @@ def main() -> None:
             ("CreateInvoice (10 lines)", "service", svc, "create", None),
             ("IssueInvoice", "service", svc, "issue", None),
             ("PayInvoice, distinct invoices", "service", svc, "pay", None),
+            (f"GetInvoice beside {half} ListInvoices", "service", svc, "mixed_get", None),
+            (f"ListInvoices 50 beside {half} GetInvoice", "service", svc, "mixed_list", None),
         ]
         if not args.quick:
             plan += [

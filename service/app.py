@@ -29,6 +29,7 @@ from service.gateway.server import GatewaySettings, RunningGateway, build_app
 from service.kit import auth, db
 from service.kit.config import Settings
 from service.kit.deps import Deps
+from service.kit.keyring import KeyRing
 from service.kit.pagination import CursorCodec
 from service.worker.runner import Outcome, Runner
 
@@ -90,8 +91,10 @@ async def start(settings: Settings, database_url: str) -> Running:
 
 def build_runtime(settings: Settings, database: db.Database) -> Runtime:
     """The modules and what their servicers, routes and tasks are built with."""
-    deps = Deps(cursors=CursorCodec(cursor_secret(settings)), settings=settings)
-    calls = Calls(database, idempotency_ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    keys = KeyRing.from_settings(settings)
+    deps = Deps(cursors=CursorCodec(cursor_secret(settings)), settings=settings, keys=keys)
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    calls = Calls(database, idempotency_ttl=ttl, keys=keys)
     return Runtime(calls=calls, deps=deps, database=database, modules=registry.discover())
 
 
@@ -100,7 +103,12 @@ async def _start(settings: Settings, database: db.Database) -> Running:
     modules = runtime.modules
     metrics = Metrics()
     authenticator = auth.Authenticator(key=auth.load_key(settings), settings=settings)
-    pipeline = Pipeline(authenticator, registry.constraint_errors(modules), metrics)
+    pipeline = Pipeline(
+        authenticator,
+        registry.constraint_errors(modules),
+        metrics,
+        heavy_concurrency=settings.heavy_rpc_concurrency,
+    )
     methods = registry.methods(modules, runtime)
     server = grpc.aio.server(
         options=grpc_server.server_options(settings),

@@ -1,17 +1,39 @@
-"""Connections (seed 004): ConnectionService, declared and answering UNIMPLEMENTED until
-its issue lands."""
+"""Connections (seed 004): ConnectionService. PollConnection is declared and answers
+UNIMPLEMENTED until the ingestion issue lands."""
 
 from __future__ import annotations
 
 from invoicing.v1 import connections_pb2
 
+from service.connections.models import connections
+from service.connections.servicer import ConnectionServicer
 from service.edge.modules import Module, Service, policies
+from service.kit import errors
 
 SERVICE = connections_pb2.DESCRIPTOR.services_by_name["ConnectionService"]
+RPCS = (
+    "CreateConnection",
+    "GetConnection",
+    "ListConnections",
+    "UpdateConnection",
+    "DeleteConnection",
+)
+PERMISSIONS = {"read": "connections.read", "write": "connections.write"}
+
+
+def _already_active(_: BaseException) -> errors.DomainError:
+    return errors.already_exists(
+        "an active connection for this provider already exists; disable or delete it first",
+        "CONNECTION_ALREADY_ACTIVE",
+    )
+
 
 MODULE = Module(
     name="connections",
     services=[
-        Service(SERVICE, policies(SERVICE, read="connections.read", write="connections.write"))
+        Service(SERVICE, policies(SERVICE, **PERMISSIONS, only=RPCS), ConnectionServicer),
+        Service(SERVICE, policies(SERVICE, **PERMISSIONS, only=("PollConnection",))),
     ],
+    tables=[connections],
+    errors={"uq_connections_tenant_id_provider_active": _already_active},
 )

@@ -5,7 +5,8 @@ stored in the same transaction as the write."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from google.protobuf.message import Message
 from service.edge import pipeline
 from service.kit import auth, db, idempotency
 from service.kit.auth import Principal
+from service.kit.keyring import KeyRing
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -25,9 +27,16 @@ MAX_ATTEMPTS = 3
 class Calls:
     """Runs a servicer's work for the principal of the call being served."""
 
-    def __init__(self, database: db.Database, *, idempotency_ttl: timedelta) -> None:
+    def __init__(
+        self,
+        database: db.Database,
+        *,
+        idempotency_ttl: timedelta,
+        keys: KeyRing | None = None,
+    ) -> None:
         self.database = database
         self.idempotency_ttl = idempotency_ttl
+        self.keys = keys or KeyRing.ephemeral()
 
     async def run(self, work: Work[T], *, workspace_id: str = "") -> T:
         """`work` in one transaction, as the caller (or in the explicit workspace)."""
@@ -41,15 +50,19 @@ class Calls:
         async with db.single_statement(self.database) as conn:
             return await work(conn, principal)
 
-    async def idempotent(self, request: Message, work: Work[M]) -> M:
+    async def idempotent(
+        self, request: Message, work: Work[M], *, secrets: Sequence[str] = ()
+    ) -> M:
         """`work` once per (tenant, rpc, request.request_id); retries replay the first
-        response. Without a request_id it simply runs."""
+        response. Without a request_id it simply runs. The fields named in `secrets`
+        enter the stored fingerprint only through an HMAC keyed by the key ring, so the
+        idempotency table lets nobody test guesses of a secret."""
         principal = auth.current()
         key = idempotency.validate_request_id(getattr(request, "request_id", ""))
         if key is None:
             return await self.transaction(principal, lambda conn: work(conn, principal))
         method = pipeline.current_call().method
-        digest = request_hash(request)
+        digest, *equivalent = self._fingerprints(request, secrets)
 
         async def once(conn: db.Conn) -> M:
             stored = await idempotency.claim(
@@ -60,6 +73,7 @@ class Calls:
                 request_id=key,
                 request_hash=digest,
                 ttl=self.idempotency_ttl,
+                equivalent=equivalent,
             )
             if stored is not None:
                 pipeline.current_call().trailing["idempotent-replayed"] = "true"
@@ -77,6 +91,20 @@ class Calls:
             return response
 
         return await self.transaction(principal, once)
+
+    def _fingerprints(self, request: Message, secrets: Sequence[str]) -> list[bytes]:
+        present = [name for name in secrets if getattr(request, name)]
+        if not present:
+            return [request_hash(request)]
+        hashes = []
+        for key in self.keys.fingerprint_keys():
+            copy = type(request)()
+            copy.CopyFrom(request)
+            for name in present:
+                value = getattr(request, name).encode()
+                setattr(copy, name, hmac.new(key, value, hashlib.sha256).hexdigest())
+            hashes.append(request_hash(copy))
+        return hashes
 
     async def transaction(self, principal: Principal, work: Callable[[db.Conn], Awaitable[T]]) -> T:
         for attempt in range(1, MAX_ATTEMPTS + 1):

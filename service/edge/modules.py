@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from service.edge.runtime import Runtime
 
 READ_VERBS = ("Get", "List", "Query")
+HEAVY_VERBS = ("List", "Query")
 
 
 class Auth(enum.Enum):
@@ -40,10 +41,13 @@ class Auth(enum.Enum):
 
 @dataclass(frozen=True)
 class Rpc:
-    """The policy of one rpc: the permission its token must hold, and how it authenticates."""
+    """The policy of one rpc: the permission its token must hold, how it authenticates,
+    and whether it is heavy (a page of rows to encode: lists and queries), so that a
+    flood of those queues among itself instead of in front of the cheap calls."""
 
     permission: str
     auth: Auth = Auth.JWT
+    heavy: bool = False
 
 
 def policies(
@@ -65,7 +69,8 @@ def policies(
         if name in system_names:
             table[name] = Rpc("system", Auth.SYSTEM)
         else:
-            table[name] = Rpc(read if name.startswith(READ_VERBS) else write)
+            heavy = name.startswith(HEAVY_VERBS)
+            table[name] = Rpc(read if name.startswith(READ_VERBS) else write, heavy=heavy)
     return table
 
 

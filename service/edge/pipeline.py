@@ -85,10 +85,13 @@ class Pipeline:
         authenticator: auth.Authenticator,
         constraint_errors: Mapping[str, Callable[[BaseException], DomainError]],
         metrics: Metrics | None = None,
+        heavy_concurrency: int = 0,
     ) -> None:
         self._authenticator = authenticator
         self._constraint_errors = constraint_errors
         self._metrics = metrics
+        # Heavy rpcs (lists) run at most this many at once; 0: no limit.
+        self._heavy = asyncio.Semaphore(heavy_concurrency) if heavy_concurrency else None
 
     async def run(self, call: Call, request: Message | bytes) -> Message:
         trace = tracing.incoming(call.metadata)
@@ -126,11 +129,19 @@ class Pipeline:
         token = auth.bind(principal)
         try:
             message = _decode(method, request) if isinstance(request, bytes) else request
+            work = self._limited(method, message, call)
             if call.deadline is None:
-                return await method.behavior(message, call)
-            return await _within(call.deadline, method.behavior(message, call))
+                return await work
+            return await _within(call.deadline, work)
         finally:
             auth.unbind(token)
+
+    async def _limited(self, method: Method, message: Message, call: Call) -> Message:
+        """The servicer method; a heavy one waits for a slot first (within the deadline)."""
+        if self._heavy is None or not method.rpc.heavy:
+            return await method.behavior(message, call)
+        async with self._heavy:
+            return await method.behavior(message, call)
 
     def _authenticate(self, call: Call) -> auth.Principal:
         principal = self._authenticator.authenticate(call.metadata.get("authorization"))

@@ -415,8 +415,11 @@ def _metadata(
 
 def _check_same_site(request: Request, allowed_origins: frozenset[str]) -> None:
     """A browser attaches the session cookie to cross-site requests too, so an unsafe
-    request authenticated by it must prove it is not one: a JSON content type (a plain
-    HTML form cannot send it without a CORS preflight), and no foreign Origin."""
+    request authenticated by it must prove it is not one: no foreign Origin, and for a
+    POST a JSON content type (a plain HTML form or a "simple" fetch can POST across sites
+    without a CORS preflight, but only as a form or text). PATCH, PUT and DELETE are never
+    simple requests: a cross-site one needs a preflight, which CORS refuses, so seed 004's
+    `curl -X DELETE -H "Cookie: session=…"` works as documented."""
     if request.method in SAFE_METHODS:
         return
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -424,7 +427,8 @@ def _check_same_site(request: Request, allowed_origins: frozenset[str]) -> None:
     fetch_site = request.headers.get("sec-fetch-site", "")
     own = f"{request.url.scheme}://{request.headers.get('host', '')}"
     foreign = origin is not None and origin != own and origin not in allowed_origins
-    if content_type != JSON or foreign or (fetch_site == "cross-site" and not origin):
+    not_json = request.method == "POST" and content_type != JSON
+    if not_json or foreign or (fetch_site == "cross-site" and not origin):
         raise HttpError(
             403,
             "PERMISSION_DENIED",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -79,6 +79,11 @@ class Settings:
     gateway_header_timeout_seconds: int = 10
     gateway_idle_timeout_seconds: int = 5
     gateway_max_header_bytes: int = 32 * 1024
+    heavy_rpc_concurrency: int = 4
+    # The key ring itself (JSON) never shows in a repr of the settings.
+    secrets_keyring: str = field(default="", repr=False)
+    secrets_keyring_file: Path | None = None
+    webhook_allow_loopback_http: bool = False
     health_check_interval_ms: int = 1000
     health_check_timeout_ms: int = 1000
     worker_enabled: bool = True
@@ -133,6 +138,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         gateway_header_timeout_seconds=_int(e, "GATEWAY_HEADER_TIMEOUT_SECONDS", 10, minimum=1),
         gateway_idle_timeout_seconds=_int(e, "GATEWAY_IDLE_TIMEOUT_SECONDS", 5, minimum=1),
         gateway_max_header_bytes=_int(e, "GATEWAY_MAX_HEADER_BYTES", 32 * 1024, minimum=1024),
+        heavy_rpc_concurrency=_int(e, "HEAVY_RPC_CONCURRENCY", 4),
+        secrets_keyring=e.get("SECRETS_KEYRING", ""),
+        secrets_keyring_file=_path(e, "SECRETS_KEYRING_FILE"),
+        webhook_allow_loopback_http=_bool(e, "WEBHOOK_ALLOW_LOOPBACK_HTTP", False),
         health_check_interval_ms=_int(e, "HEALTH_CHECK_INTERVAL_MS", 1000, minimum=10),
         health_check_timeout_ms=_int(e, "HEALTH_CHECK_TIMEOUT_MS", 1000, minimum=10),
         worker_enabled=_bool(e, "WORKER_ENABLED", True),
@@ -153,6 +162,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
     if s.tls_client_ca_file is not None and s.tls_cert_file is None:
         raise ConfigError("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE")
+    if s.secrets_keyring and s.secrets_keyring_file:
+        raise ConfigError("set only one of SECRETS_KEYRING and SECRETS_KEYRING_FILE")
     if s.jwt_public_key_file and s.jwt_jwks_file:
         raise ConfigError("set only one of AUTH_JWT_PUBLIC_KEY_FILE and AUTH_JWKS_FILE")
     asym = {a for a in s.jwt_algorithms if not a.startswith("HS")}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from service.kit.config import Settings
+from service.kit.keyring import KeyRing
 from service.kit.pagination import CursorCodec
 
 
@@ -21,6 +22,7 @@ class Deps:
     cursors: CursorCodec
     settings: Settings = field(default_factory=Settings)
     clock: Callable[[], datetime] = utcnow
+    keys: KeyRing = field(default_factory=KeyRing.ephemeral)
 
     def now(self) -> datetime:
         return self.clock()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import (
@@ -162,14 +163,16 @@ async def claim(
     request_id: str,
     request_hash: bytes,
     ttl: timedelta,
+    equivalent: Sequence[bytes] = (),
 ) -> bytes | None:
-    """Claim the key for this transaction; return the stored response on a replay."""
+    """Claim the key for this transaction; return the stored response on a replay.
+    `equivalent` are other fingerprints of the same request (keyed under older keys)."""
     key = {"tenant": tenant_id, "app": app_id or "", "method": method, "request_id": request_id}
     if await sql.fetchrow(conn, _CLAIM, {**key, "hash": request_hash, "ttl": ttl}) is not None:
         return None
     row = await sql.fetchrow(conn, _STORED, key)
     assert row is not None  # the conflicting row exists: we waited for its transaction
-    if bytes(row["request_hash"]) != request_hash:
+    if bytes(row["request_hash"]) not in (request_hash, *equivalent):
         raise errors.invalid(
             "request_id",
             "was already used with a different request",

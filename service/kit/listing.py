@@ -86,7 +86,9 @@ def query_from_request(request: Any, resource: Resource) -> Query:
         cursor=request.cursor,
         order_by=request.order_by,
         direction=request.direction,
-        filter_key=f"aip160:{text}",  # the dialect names the key: no text of one is the other's
+        # The dialect names the key (no text of one is the other's); no filter is "" in
+        # every dialect, so a cursor of an unfiltered list stays valid across versions.
+        filter_key=f"aip160:{text}" if text else "",
         condition=lambda: compile_filter(text, resource.filter_fields),
         show_deleted=request.show_deleted,
         include_total=request.include_total,

@@ -396,6 +396,31 @@ async def test_a_same_site_json_request_with_the_session_cookie_works(
         assert listed.status_code == 200
 
 
+async def test_cookie_delete_and_patch_need_no_content_type_but_a_foreign_origin_fails(
+    rest_base_url: str, tokens: Tokens, tenant: uuid.UUID
+) -> None:
+    """A cross-site DELETE or PATCH needs a CORS preflight, so (unlike a POST) it needs no
+    JSON content type to prove itself; a foreign Origin still fails it."""
+    token = tokens.token(tenant)
+    bearer = {"Authorization": f"Bearer {token}"}
+    cookie = {"Cookie": f"session={token}"}
+    async with httpx.AsyncClient(base_url=rest_base_url) as http:
+        body = {"direction": "TRANSACTION_DIRECTION_RECEIVABLE", "amount": "5", "currency": "EUR"}
+        created = await http.post("/v1/transactions", json=body, headers=bearer)
+        assert created.status_code in (200, 201), created.text
+        txn_id = created.json()["id"]
+        foreign = await http.delete(
+            f"/v1/transactions/{txn_id}",
+            headers={**cookie, "Origin": "https://evil.example"},
+        )
+        assert foreign.status_code == 403, foreign.text
+        assert foreign.json()["details"][0]["reason"] == "CROSS_SITE_REQUEST"
+        still = await http.get(f"/v1/transactions/{txn_id}", headers=bearer)
+        assert still.json().get("deleted_at") is None
+        deleted = await http.delete(f"/v1/transactions/{txn_id}", headers=cookie)
+        assert deleted.status_code in (200, 204), deleted.text
+
+
 # ---- 6. odd bytes in Authorization ---------------------------------------------------------
 
 

@@ -376,6 +376,7 @@ def test_update_connection_body_drops_the_required_path_id(doc: Json) -> None:
         "api_key",
         "webhook_secret",
         "active",
+        "endpoint_url",
         "update_mask",
         "etag",
     }

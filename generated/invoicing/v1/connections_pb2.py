@@ -29,7 +29,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1einvoicing/v1/connections.proto\x12\x0cinvoicing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x90\x03\n\nConnection\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\ttenant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08provider\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x1d\n\x0fhas_credentials\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12 \n\x12has_webhook_secret\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_polled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\ndeleted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\"\x9b\x01\n\x17\x43reateConnectionRequest\x12\x16\n\x08provider\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x07\x61pi_key\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x1c\n\x0ewebhook_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x04\x12\x13\n\x06\x61\x63tive\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x05 \x01(\tB\t\n\x07_active\"(\n\x14GetConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x99\x01\n\x16ListConnectionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x10\n\x08order_by\x18\x03 \x01(\t\x12\x11\n\tdirection\x18\x04 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x05 \x01(\t\x12\x14\n\x0cshow_deleted\x18\x06 \x01(\x08\x12\x15\n\rinclude_total\x18\x07 \x01(\x08\"t\n\x17ListConnectionsResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x18.invoicing.v1.Connection\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\x12\x12\n\x05total\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x08\n\x06_total\"\xe8\x01\n\x17UpdateConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x07\x61pi_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04H\x00\x88\x01\x01\x12!\n\x0ewebhook_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x04H\x01\x88\x01\x01\x12\x13\n\x06\x61\x63tive\x18\x04 \x01(\x08H\x02\x88\x01\x01\x12/\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x06 \x01(\tB\n\n\x08_api_keyB\x11\n\x0f_webhook_secretB\t\n\x07_active\"9\n\x17\x44\x65leteConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t2\x8b\x06\n\x11\x43onnectionService\x12\x92\x01\n\x10\x43reateConnection\x12%.invoicing.v1.CreateConnectionRequest\x1a\x18.invoicing.v1.Connection\"=\x82\xd3\xe4\x93\x02\x37\"\x17/v1/invoice-connections:\x01*Z\x19\"\x14/invoice-connections:\x01*\x12\x90\x01\n\rGetConnection\x12\".invoicing.v1.GetConnectionRequest\x1a\x18.invoicing.v1.Connection\"A\x82\xd3\xe4\x93\x02;\x12\x1c/v1/invoice-connections/{id}Z\x1b\x12\x19/invoice-connections/{id}\x12\x97\x01\n\x0fListConnections\x12$.invoicing.v1.ListConnectionsRequest\x1a%.invoicing.v1.ListConnectionsResponse\"7\x82\xd3\xe4\x93\x02\x31\x12\x17/v1/invoice-connectionsZ\x16\x12\x14/invoice-connections\x12\x9c\x01\n\x10UpdateConnection\x12%.invoicing.v1.UpdateConnectionRequest\x1a\x18.invoicing.v1.Connection\"G\x82\xd3\xe4\x93\x02\x41\x32\x1c/v1/invoice-connections/{id}:\x01*Z\x1e\x32\x19/invoice-connections/{id}:\x01*\x12\x94\x01\n\x10\x44\x65leteConnection\x12%.invoicing.v1.DeleteConnectionRequest\x1a\x16.google.protobuf.Empty\"A\x82\xd3\xe4\x93\x02;*\x1c/v1/invoice-connections/{id}Z\x1b*\x19/invoice-connections/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1einvoicing/v1/connections.proto\x12\x0cinvoicing.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x05\n\nConnection\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x17\n\ttenant_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08provider\x18\x03 \x01(\tB\x04\xe2\x41\x01\x05\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x1d\n\x0fhas_credentials\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12 \n\x12has_webhook_secret\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_polled_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\ndeleted_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x0c\x65ndpoint_url\x18\x0c \x01(\t\x12\x32\n\x05state\x18\r \x01(\x0e\x32\x1d.invoicing.v1.ConnectionStateB\x04\xe2\x41\x01\x03\x12\x18\n\nlast_error\x18\x0e \x01(\tB\x04\xe2\x41\x01\x03\x12\x37\n\rlast_error_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\"\n\x14\x63onsecutive_failures\x18\x10 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x36\n\x0cnext_poll_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\xb1\x01\n\x17\x43reateConnectionRequest\x12\x16\n\x08provider\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x07\x61pi_key\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x1c\n\x0ewebhook_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x04\x12\x13\n\x06\x61\x63tive\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x14\n\x0c\x65ndpoint_url\x18\x06 \x01(\tB\t\n\x07_active\"(\n\x14GetConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x99\x01\n\x16ListConnectionsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x02 \x01(\t\x12\x10\n\x08order_by\x18\x03 \x01(\t\x12\x11\n\tdirection\x18\x04 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x05 \x01(\t\x12\x14\n\x0cshow_deleted\x18\x06 \x01(\x08\x12\x15\n\rinclude_total\x18\x07 \x01(\x08\"t\n\x17ListConnectionsResponse\x12&\n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x18.invoicing.v1.Connection\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\x12\x12\n\x05total\x18\x03 \x01(\x05H\x00\x88\x01\x01\x42\x08\n\x06_total\"\x94\x02\n\x17UpdateConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x07\x61pi_key\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04H\x00\x88\x01\x01\x12!\n\x0ewebhook_secret\x18\x03 \x01(\tB\x04\xe2\x41\x01\x04H\x01\x88\x01\x01\x12\x13\n\x06\x61\x63tive\x18\x04 \x01(\x08H\x02\x88\x01\x01\x12/\n\x0bupdate_mask\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\x12\x19\n\x0c\x65ndpoint_url\x18\x07 \x01(\tH\x03\x88\x01\x01\x42\n\n\x08_api_keyB\x11\n\x0f_webhook_secretB\t\n\x07_activeB\x0f\n\r_endpoint_url\"9\n\x17\x44\x65leteConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\")\n\x15PollConnectionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02*\xf9\x01\n\x0f\x43onnectionState\x12 \n\x1c\x43ONNECTION_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43ONNECTION_STATE_OK\x10\x01\x12\x1c\n\x18\x43ONNECTION_STATE_FAILING\x10\x02\x12&\n\"CONNECTION_STATE_NEEDS_CREDENTIALS\x10\x03\x12\x1d\n\x19\x43ONNECTION_STATE_DISABLED\x10\x04\x12(\n$CONNECTION_STATE_SECRETS_UNAVAILABLE\x10\x05\x12\x1c\n\x18\x43ONNECTION_STATE_DELETED\x10\x06\x32\x8a\x07\n\x11\x43onnectionService\x12\x92\x01\n\x10\x43reateConnection\x12%.invoicing.v1.CreateConnectionRequest\x1a\x18.invoicing.v1.Connection\"=\x82\xd3\xe4\x93\x02\x37\"\x17/v1/invoice-connections:\x01*Z\x19\"\x14/invoice-connections:\x01*\x12\x90\x01\n\rGetConnection\x12\".invoicing.v1.GetConnectionRequest\x1a\x18.invoicing.v1.Connection\"A\x82\xd3\xe4\x93\x02;\x12\x1c/v1/invoice-connections/{id}Z\x1b\x12\x19/invoice-connections/{id}\x12\x97\x01\n\x0fListConnections\x12$.invoicing.v1.ListConnectionsRequest\x1a%.invoicing.v1.ListConnectionsResponse\"7\x82\xd3\xe4\x93\x02\x31\x12\x17/v1/invoice-connectionsZ\x16\x12\x14/invoice-connections\x12\x9c\x01\n\x10UpdateConnection\x12%.invoicing.v1.UpdateConnectionRequest\x1a\x18.invoicing.v1.Connection\"G\x82\xd3\xe4\x93\x02\x41\x32\x1c/v1/invoice-connections/{id}:\x01*Z\x1e\x32\x19/invoice-connections/{id}:\x01*\x12\x94\x01\n\x10\x44\x65leteConnection\x12%.invoicing.v1.DeleteConnectionRequest\x1a\x16.google.protobuf.Empty\"A\x82\xd3\xe4\x93\x02;*\x1c/v1/invoice-connections/{id}Z\x1b*\x19/invoice-connections/{id}\x12}\n\x0ePollConnection\x12#.invoicing.v1.PollConnectionRequest\x1a\x18.invoicing.v1.Connection\",\x82\xd3\xe4\x93\x02&\"!/v1/invoice-connections/{id}:poll:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,6 +56,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTION'].fields_by_name['deleted_at']._serialized_options = b'\342A\001\003'
   _globals['_CONNECTION'].fields_by_name['etag']._loaded_options = None
   _globals['_CONNECTION'].fields_by_name['etag']._serialized_options = b'\342A\001\003'
+  _globals['_CONNECTION'].fields_by_name['state']._loaded_options = None
+  _globals['_CONNECTION'].fields_by_name['state']._serialized_options = b'\342A\001\003'
+  _globals['_CONNECTION'].fields_by_name['last_error']._loaded_options = None
+  _globals['_CONNECTION'].fields_by_name['last_error']._serialized_options = b'\342A\001\003'
+  _globals['_CONNECTION'].fields_by_name['last_error_at']._loaded_options = None
+  _globals['_CONNECTION'].fields_by_name['last_error_at']._serialized_options = b'\342A\001\003'
+  _globals['_CONNECTION'].fields_by_name['consecutive_failures']._loaded_options = None
+  _globals['_CONNECTION'].fields_by_name['consecutive_failures']._serialized_options = b'\342A\001\003'
+  _globals['_CONNECTION'].fields_by_name['next_poll_at']._loaded_options = None
+  _globals['_CONNECTION'].fields_by_name['next_poll_at']._serialized_options = b'\342A\001\003'
   _globals['_CREATECONNECTIONREQUEST'].fields_by_name['provider']._loaded_options = None
   _globals['_CREATECONNECTIONREQUEST'].fields_by_name['provider']._serialized_options = b'\342A\001\002'
   _globals['_CREATECONNECTIONREQUEST'].fields_by_name['api_key']._loaded_options = None
@@ -72,6 +82,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATECONNECTIONREQUEST'].fields_by_name['webhook_secret']._serialized_options = b'\342A\001\004'
   _globals['_DELETECONNECTIONREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_DELETECONNECTIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_POLLCONNECTIONREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_POLLCONNECTIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_CONNECTIONSERVICE'].methods_by_name['CreateConnection']._loaded_options = None
   _globals['_CONNECTIONSERVICE'].methods_by_name['CreateConnection']._serialized_options = b'\202\323\344\223\0027\"\027/v1/invoice-connections:\001*Z\031\"\024/invoice-connections:\001*'
   _globals['_CONNECTIONSERVICE'].methods_by_name['GetConnection']._loaded_options = None
@@ -82,20 +94,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTIONSERVICE'].methods_by_name['UpdateConnection']._serialized_options = b'\202\323\344\223\002A2\034/v1/invoice-connections/{id}:\001*Z\0362\031/invoice-connections/{id}:\001*'
   _globals['_CONNECTIONSERVICE'].methods_by_name['DeleteConnection']._loaded_options = None
   _globals['_CONNECTIONSERVICE'].methods_by_name['DeleteConnection']._serialized_options = b'\202\323\344\223\002;*\034/v1/invoice-connections/{id}Z\033*\031/invoice-connections/{id}'
+  _globals['_CONNECTIONSERVICE'].methods_by_name['PollConnection']._loaded_options = None
+  _globals['_CONNECTIONSERVICE'].methods_by_name['PollConnection']._serialized_options = b'\202\323\344\223\002&\"!/v1/invoice-connections/{id}:poll:\001*'
+  _globals['_CONNECTIONSTATE']._serialized_start=1737
+  _globals['_CONNECTIONSTATE']._serialized_end=1986
   _globals['_CONNECTION']._serialized_start=208
-  _globals['_CONNECTION']._serialized_end=608
-  _globals['_CREATECONNECTIONREQUEST']._serialized_start=611
-  _globals['_CREATECONNECTIONREQUEST']._serialized_end=766
-  _globals['_GETCONNECTIONREQUEST']._serialized_start=768
-  _globals['_GETCONNECTIONREQUEST']._serialized_end=808
-  _globals['_LISTCONNECTIONSREQUEST']._serialized_start=811
-  _globals['_LISTCONNECTIONSREQUEST']._serialized_end=964
-  _globals['_LISTCONNECTIONSRESPONSE']._serialized_start=966
-  _globals['_LISTCONNECTIONSRESPONSE']._serialized_end=1082
-  _globals['_UPDATECONNECTIONREQUEST']._serialized_start=1085
-  _globals['_UPDATECONNECTIONREQUEST']._serialized_end=1317
-  _globals['_DELETECONNECTIONREQUEST']._serialized_start=1319
-  _globals['_DELETECONNECTIONREQUEST']._serialized_end=1376
-  _globals['_CONNECTIONSERVICE']._serialized_start=1379
-  _globals['_CONNECTIONSERVICE']._serialized_end=2158
+  _globals['_CONNECTION']._serialized_end=857
+  _globals['_CREATECONNECTIONREQUEST']._serialized_start=860
+  _globals['_CREATECONNECTIONREQUEST']._serialized_end=1037
+  _globals['_GETCONNECTIONREQUEST']._serialized_start=1039
+  _globals['_GETCONNECTIONREQUEST']._serialized_end=1079
+  _globals['_LISTCONNECTIONSREQUEST']._serialized_start=1082
+  _globals['_LISTCONNECTIONSREQUEST']._serialized_end=1235
+  _globals['_LISTCONNECTIONSRESPONSE']._serialized_start=1237
+  _globals['_LISTCONNECTIONSRESPONSE']._serialized_end=1353
+  _globals['_UPDATECONNECTIONREQUEST']._serialized_start=1356
+  _globals['_UPDATECONNECTIONREQUEST']._serialized_end=1632
+  _globals['_DELETECONNECTIONREQUEST']._serialized_start=1634
+  _globals['_DELETECONNECTIONREQUEST']._serialized_end=1691
+  _globals['_POLLCONNECTIONREQUEST']._serialized_start=1693
+  _globals['_POLLCONNECTIONREQUEST']._serialized_end=1734
+  _globals['_CONNECTIONSERVICE']._serialized_start=1989
+  _globals['_CONNECTIONSERVICE']._serialized_end=2895
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,62 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ConnectionState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ConnectionStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ConnectionState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CONNECTION_STATE_UNSPECIFIED: _ConnectionState.ValueType  # 0
+    """Not used."""
+    CONNECTION_STATE_OK: _ConnectionState.ValueType  # 1
+    """Active, and its last poll or delivery (if any) succeeded."""
+    CONNECTION_STATE_FAILING: _ConnectionState.ValueType  # 2
+    """Active, but the last polls or deliveries failed (`consecutive_failures`,
+    `last_error`); they are retried with backoff (`next_poll_at`).
+    """
+    CONNECTION_STATE_NEEDS_CREDENTIALS: _ConnectionState.ValueType  # 3
+    """The provider refused the API key: nothing is retried until a new
+    `api_key` is set (which returns the connection to OK).
+    """
+    CONNECTION_STATE_DISABLED: _ConnectionState.ValueType  # 4
+    """`active` is false: not polled, webhooks refused."""
+    CONNECTION_STATE_SECRETS_UNAVAILABLE: _ConnectionState.ValueType  # 5
+    """A stored secret cannot be decrypted with the service's key ring (a key was
+    removed or replaced): nothing is polled or accepted until the ring holds
+    the key again or the secret is set anew.
+    """
+    CONNECTION_STATE_DELETED: _ConnectionState.ValueType  # 6
+    """Soft-deleted."""
+
+class ConnectionState(_ConnectionState, metaclass=_ConnectionStateEnumTypeWrapper):
+    """What a connection can do right now, most important first: DELETED, then
+    DISABLED, then SECRETS_UNAVAILABLE, then NEEDS_CREDENTIALS, FAILING, OK.
+    """
+
+CONNECTION_STATE_UNSPECIFIED: ConnectionState.ValueType  # 0
+"""Not used."""
+CONNECTION_STATE_OK: ConnectionState.ValueType  # 1
+"""Active, and its last poll or delivery (if any) succeeded."""
+CONNECTION_STATE_FAILING: ConnectionState.ValueType  # 2
+"""Active, but the last polls or deliveries failed (`consecutive_failures`,
+`last_error`); they are retried with backoff (`next_poll_at`).
+"""
+CONNECTION_STATE_NEEDS_CREDENTIALS: ConnectionState.ValueType  # 3
+"""The provider refused the API key: nothing is retried until a new
+`api_key` is set (which returns the connection to OK).
+"""
+CONNECTION_STATE_DISABLED: ConnectionState.ValueType  # 4
+"""`active` is false: not polled, webhooks refused."""
+CONNECTION_STATE_SECRETS_UNAVAILABLE: ConnectionState.ValueType  # 5
+"""A stored secret cannot be decrypted with the service's key ring (a key was
+removed or replaced): nothing is polled or accepted until the ring holds
+the key again or the secret is set anew.
+"""
+CONNECTION_STATE_DELETED: ConnectionState.ValueType  # 6
+"""Soft-deleted."""
+Global___ConnectionState: _TypeAlias = ConnectionState  # noqa: Y015
 
 @_typing.final
 class Connection(_message.Message):
@@ -39,6 +96,12 @@ class Connection(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     DELETED_AT_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    ENDPOINT_URL_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_AT_FIELD_NUMBER: _builtins.int
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
+    NEXT_POLL_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, `con_` + 26 characters."""
     tenant_id: _builtins.str
@@ -59,6 +122,16 @@ class Connection(_message.Message):
     """Concurrency token; send it back on Update/Delete to fail with ABORTED if
     the connection changed meanwhile.
     """
+    endpoint_url: _builtins.str
+    """Where the `webhook` provider delivers invoices; empty for `yooz`."""
+    state: Global___ConnectionState.ValueType
+    """What the connection can do right now (see ConnectionState)."""
+    last_error: _builtins.str
+    """The last poll or delivery error, sanitised (no secret, no provider body);
+    kept after a later success as history.
+    """
+    consecutive_failures: _builtins.int
+    """Failed polls or deliveries since the last success."""
     @_builtins.property
     def last_polled_at(self) -> _timestamp_pb2.Timestamp:
         """Last successful poll from the provider; unset if never polled."""
@@ -75,6 +148,17 @@ class Connection(_message.Message):
     def deleted_at(self) -> _timestamp_pb2.Timestamp:
         """When soft-deleted."""
 
+    @_builtins.property
+    def last_error_at(self) -> _timestamp_pb2.Timestamp:
+        """When `last_error` happened."""
+
+    @_builtins.property
+    def next_poll_at(self) -> _timestamp_pb2.Timestamp:
+        """When the connection is next polled; unset when it is not scheduled
+        (outbound, inactive, deleted, waiting for credentials, or polling not
+        running).
+        """
+
     def __init__(
         self,
         *,
@@ -89,10 +173,16 @@ class Connection(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         deleted_at: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        endpoint_url: _builtins.str = ...,
+        state: Global___ConnectionState.ValueType = ...,
+        last_error: _builtins.str = ...,
+        last_error_at: _timestamp_pb2.Timestamp | None = ...,
+        consecutive_failures: _builtins.int = ...,
+        next_poll_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_polled_at", b"last_polled_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created_at", b"created_at", "deleted_at", b"deleted_at", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_polled_at", b"last_polled_at", "provider", b"provider", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "consecutive_failures", b"consecutive_failures", "created_at", b"created_at", "deleted_at", b"deleted_at", "endpoint_url", b"endpoint_url", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "provider", b"provider", "state", b"state", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -111,6 +201,7 @@ class CreateConnectionRequest(_message.Message):
     WEBHOOK_SECRET_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    ENDPOINT_URL_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """Provider key, e.g. "yooz". An unknown provider is INVALID_ARGUMENT."""
     api_key: _builtins.str
@@ -126,7 +217,12 @@ class CreateConnectionRequest(_message.Message):
     request_id: _builtins.str
     """Idempotency key (AIP-155), 1..128 of [A-Za-z0-9._:-], a UUID recommended.
     A retry with the same key returns the first response for 24 hours; the
-    same key with a different request is INVALID_ARGUMENT.
+    same key with a different request is INVALID_ARGUMENT. (The secrets enter
+    the stored fingerprint only through a keyed hash.)
+    """
+    endpoint_url: _builtins.str
+    """The `webhook` provider's delivery URL (required for it, refused for
+    `yooz`): https, at most 2048 characters, no user info, no fragment.
     """
     def __init__(
         self,
@@ -136,10 +232,11 @@ class CreateConnectionRequest(_message.Message):
         webhook_secret: _builtins.str = ...,
         active: _builtins.bool | None = ...,
         request_id: _builtins.str = ...,
+        endpoint_url: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "api_key", b"api_key", "provider", b"provider", "request_id", b"request_id", "webhook_secret", b"webhook_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "active", b"active", "api_key", b"api_key", "endpoint_url", b"endpoint_url", "provider", b"provider", "request_id", b"request_id", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
     _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
@@ -195,7 +292,11 @@ class ListConnectionsRequest(_message.Message):
     direction: _builtins.str
     """"asc" or "desc" (default "desc")."""
     filter: _builtins.str
-    """AIP-160 filter, e.g. `provider = "yooz" AND active = true`."""
+    """AIP-160 filter, e.g. `provider = "yooz" AND active = true`. Fields: id,
+    provider, active, has_credentials, has_webhook_secret, endpoint_url,
+    consecutive_failures, last_polled_at, last_error_at, next_poll_at,
+    created_at, updated_at, deleted_at.
+    """
     show_deleted: _builtins.bool
     """Include soft-deleted connections."""
     include_total: _builtins.bool
@@ -256,7 +357,7 @@ Global___ListConnectionsResponse: _TypeAlias = ListConnectionsResponse  # noqa: 
 @_typing.final
 class UpdateConnectionRequest(_message.Message):
     """Request for UpdateConnection. Flat, like seed 004's PATCH body; at least one
-    of api_key, webhook_secret, active must be present.
+    of api_key, webhook_secret, active, endpoint_url must be present.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -267,6 +368,7 @@ class UpdateConnectionRequest(_message.Message):
     ACTIVE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    ENDPOINT_URL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The connection id."""
     api_key: _builtins.str
@@ -281,10 +383,12 @@ class UpdateConnectionRequest(_message.Message):
     """Enable or disable the connection."""
     etag: _builtins.str
     """If set, must match the current etag."""
+    endpoint_url: _builtins.str
+    """Replacement delivery URL (`webhook` provider only)."""
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Fields to update among api_key, webhook_secret, active. Omitted: every
-        field present in the request.
+        """Fields to update among api_key, webhook_secret, active, endpoint_url.
+        Omitted: every field present in the request.
         """
 
     def __init__(
@@ -296,21 +400,26 @@ class UpdateConnectionRequest(_message.Message):
         active: _builtins.bool | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
         etag: _builtins.str = ...,
+        endpoint_url: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_endpoint_url", b"_endpoint_url", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "endpoint_url", b"endpoint_url", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "etag", b"etag", "id", b"id", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_endpoint_url", b"_endpoint_url", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "endpoint_url", b"endpoint_url", "etag", b"etag", "id", b"id", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active: _TypeAlias = _typing.Literal["active"]  # noqa: Y015
     _WhichOneofArgType__active: _TypeAlias = _typing.Literal["_active", b"_active"]  # noqa: Y015
     _WhichOneofReturnType__api_key: _TypeAlias = _typing.Literal["api_key"]  # noqa: Y015
     _WhichOneofArgType__api_key: _TypeAlias = _typing.Literal["_api_key", b"_api_key"]  # noqa: Y015
+    _WhichOneofReturnType__endpoint_url: _TypeAlias = _typing.Literal["endpoint_url"]  # noqa: Y015
+    _WhichOneofArgType__endpoint_url: _TypeAlias = _typing.Literal["_endpoint_url", b"_endpoint_url"]  # noqa: Y015
     _WhichOneofReturnType__webhook_secret: _TypeAlias = _typing.Literal["webhook_secret"]  # noqa: Y015
     _WhichOneofArgType__webhook_secret: _TypeAlias = _typing.Literal["_webhook_secret", b"_webhook_secret"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__active) -> _WhichOneofReturnType__active | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__api_key) -> _WhichOneofReturnType__api_key | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__endpoint_url) -> _WhichOneofReturnType__endpoint_url | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__webhook_secret) -> _WhichOneofReturnType__webhook_secret | None: ...
 
@@ -341,3 +450,25 @@ class DeleteConnectionRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteConnectionRequest: _TypeAlias = DeleteConnectionRequest  # noqa: Y015
+
+@_typing.final
+class PollConnectionRequest(_message.Message):
+    """Request for PollConnection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The connection id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PollConnectionRequest: _TypeAlias = PollConnectionRequest  # noqa: Y015

@@ -31,6 +31,16 @@ class ConnectionServiceStub:
     connections"). A tenant uses a provider if and only if it has an active
     connection for it; at most one active connection per provider.
 
+    Providers:
+    * `yooz` (inbound): documents are pulled from Yooz with the connection's
+    `api_key` and pushed by Yooz as signed webhooks (`webhook_secret`).
+    `endpoint_url` must be empty.
+    * `webhook` (outbound): invoices are delivered to the tenant's
+    `endpoint_url` (https; http to a loopback address only when the service's
+    `WEBHOOK_ALLOW_LOOPBACK_HTTP` dev setting is on), signed with the required
+    `webhook_secret` (Standard Webhooks) and sent with
+    `Authorization: Bearer <api_key>`.
+
     Conventions shared by every rpc (as on InvoiceService):
     * Authentication: `authorization: Bearer <JWT>` metadata. Missing or invalid
     token: UNAUTHENTICATED. Token without the needed permission
@@ -76,12 +86,27 @@ class ConnectionServiceStub:
                 request_serializer=invoicing_dot_v1_dot_connections__pb2.DeleteConnectionRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.PollConnection = channel.unary_unary(
+                '/invoicing.v1.ConnectionService/PollConnection',
+                request_serializer=invoicing_dot_v1_dot_connections__pb2.PollConnectionRequest.SerializeToString,
+                response_deserializer=invoicing_dot_v1_dot_connections__pb2.Connection.FromString,
+                _registered_method=True)
 
 
 class ConnectionServiceServicer:
     """Connections to external AP/invoice providers (seed 004 "invoice
     connections"). A tenant uses a provider if and only if it has an active
     connection for it; at most one active connection per provider.
+
+    Providers:
+    * `yooz` (inbound): documents are pulled from Yooz with the connection's
+    `api_key` and pushed by Yooz as signed webhooks (`webhook_secret`).
+    `endpoint_url` must be empty.
+    * `webhook` (outbound): invoices are delivered to the tenant's
+    `endpoint_url` (https; http to a loopback address only when the service's
+    `WEBHOOK_ALLOW_LOOPBACK_HTTP` dev setting is on), signed with the required
+    `webhook_secret` (Standard Webhooks) and sent with
+    `Authorization: Bearer <api_key>`.
 
     Conventions shared by every rpc (as on InvoiceService):
     * Authentication: `authorization: Bearer <JWT>` metadata. Missing or invalid
@@ -151,6 +176,18 @@ class ConnectionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PollConnection(self, request, context):
+        """Polls an inbound connection's provider now instead of at `next_poll_at`,
+        and returns the connection with its health after the poll.
+        Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
+        FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
+        unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
+        PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConnectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +216,11 @@ def add_ConnectionServiceServicer_to_server(servicer, server):
                     request_deserializer=invoicing_dot_v1_dot_connections__pb2.DeleteConnectionRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
+            'PollConnection': grpc.unary_unary_rpc_method_handler(
+                    servicer.PollConnection,
+                    request_deserializer=invoicing_dot_v1_dot_connections__pb2.PollConnectionRequest.FromString,
+                    response_serializer=invoicing_dot_v1_dot_connections__pb2.Connection.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'invoicing.v1.ConnectionService', rpc_method_handlers)
@@ -191,6 +233,16 @@ class ConnectionService:
     """Connections to external AP/invoice providers (seed 004 "invoice
     connections"). A tenant uses a provider if and only if it has an active
     connection for it; at most one active connection per provider.
+
+    Providers:
+    * `yooz` (inbound): documents are pulled from Yooz with the connection's
+    `api_key` and pushed by Yooz as signed webhooks (`webhook_secret`).
+    `endpoint_url` must be empty.
+    * `webhook` (outbound): invoices are delivered to the tenant's
+    `endpoint_url` (https; http to a loopback address only when the service's
+    `WEBHOOK_ALLOW_LOOPBACK_HTTP` dev setting is on), signed with the required
+    `webhook_secret` (Standard Webhooks) and sent with
+    `Authorization: Bearer <api_key>`.
 
     Conventions shared by every rpc (as on InvoiceService):
     * Authentication: `authorization: Bearer <JWT>` metadata. Missing or invalid
@@ -331,6 +383,33 @@ class ConnectionService:
             '/invoicing.v1.ConnectionService/DeleteConnection',
             invoicing_dot_v1_dot_connections__pb2.DeleteConnectionRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PollConnection(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/invoicing.v1.ConnectionService/PollConnection',
+            invoicing_dot_v1_dot_connections__pb2.PollConnectionRequest.SerializeToString,
+            invoicing_dot_v1_dot_connections__pb2.Connection.FromString,
             options,
             channel_credentials,
             insecure,

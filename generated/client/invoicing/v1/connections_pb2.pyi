@@ -8,11 +8,74 @@ import collections.abc
 import google.protobuf.descriptor
 import google.protobuf.field_mask_pb2
 import google.protobuf.internal.containers
+import google.protobuf.internal.enum_type_wrapper
 import google.protobuf.message
 import google.protobuf.timestamp_pb2
+import sys
 import typing
 
+if sys.version_info >= (3, 10):
+    import typing as typing_extensions
+else:
+    import typing_extensions
+
 DESCRIPTOR: google.protobuf.descriptor.FileDescriptor
+
+class _ConnectionState:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _ConnectionStateEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_ConnectionState.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    CONNECTION_STATE_UNSPECIFIED: _ConnectionState.ValueType  # 0
+    """Not used."""
+    CONNECTION_STATE_OK: _ConnectionState.ValueType  # 1
+    """Active, and its last poll or delivery (if any) succeeded."""
+    CONNECTION_STATE_FAILING: _ConnectionState.ValueType  # 2
+    """Active, but the last polls or deliveries failed (`consecutive_failures`,
+    `last_error`); they are retried with backoff (`next_poll_at`).
+    """
+    CONNECTION_STATE_NEEDS_CREDENTIALS: _ConnectionState.ValueType  # 3
+    """The provider refused the API key: nothing is retried until a new
+    `api_key` is set (which returns the connection to OK).
+    """
+    CONNECTION_STATE_DISABLED: _ConnectionState.ValueType  # 4
+    """`active` is false: not polled, webhooks refused."""
+    CONNECTION_STATE_SECRETS_UNAVAILABLE: _ConnectionState.ValueType  # 5
+    """A stored secret cannot be decrypted with the service's key ring (a key was
+    removed or replaced): nothing is polled or accepted until the ring holds
+    the key again or the secret is set anew.
+    """
+    CONNECTION_STATE_DELETED: _ConnectionState.ValueType  # 6
+    """Soft-deleted."""
+
+class ConnectionState(_ConnectionState, metaclass=_ConnectionStateEnumTypeWrapper):
+    """What a connection can do right now, most important first: DELETED, then
+    DISABLED, then SECRETS_UNAVAILABLE, then NEEDS_CREDENTIALS, FAILING, OK.
+    """
+
+CONNECTION_STATE_UNSPECIFIED: ConnectionState.ValueType  # 0
+"""Not used."""
+CONNECTION_STATE_OK: ConnectionState.ValueType  # 1
+"""Active, and its last poll or delivery (if any) succeeded."""
+CONNECTION_STATE_FAILING: ConnectionState.ValueType  # 2
+"""Active, but the last polls or deliveries failed (`consecutive_failures`,
+`last_error`); they are retried with backoff (`next_poll_at`).
+"""
+CONNECTION_STATE_NEEDS_CREDENTIALS: ConnectionState.ValueType  # 3
+"""The provider refused the API key: nothing is retried until a new
+`api_key` is set (which returns the connection to OK).
+"""
+CONNECTION_STATE_DISABLED: ConnectionState.ValueType  # 4
+"""`active` is false: not polled, webhooks refused."""
+CONNECTION_STATE_SECRETS_UNAVAILABLE: ConnectionState.ValueType  # 5
+"""A stored secret cannot be decrypted with the service's key ring (a key was
+removed or replaced): nothing is polled or accepted until the ring holds
+the key again or the secret is set anew.
+"""
+CONNECTION_STATE_DELETED: ConnectionState.ValueType  # 6
+"""Soft-deleted."""
+global___ConnectionState = ConnectionState
 
 @typing.final
 class Connection(google.protobuf.message.Message):
@@ -33,6 +96,12 @@ class Connection(google.protobuf.message.Message):
     UPDATED_AT_FIELD_NUMBER: builtins.int
     DELETED_AT_FIELD_NUMBER: builtins.int
     ETAG_FIELD_NUMBER: builtins.int
+    ENDPOINT_URL_FIELD_NUMBER: builtins.int
+    STATE_FIELD_NUMBER: builtins.int
+    LAST_ERROR_FIELD_NUMBER: builtins.int
+    LAST_ERROR_AT_FIELD_NUMBER: builtins.int
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: builtins.int
+    NEXT_POLL_AT_FIELD_NUMBER: builtins.int
     id: builtins.str
     """Server-assigned id, `con_` + 26 characters."""
     tenant_id: builtins.str
@@ -53,6 +122,16 @@ class Connection(google.protobuf.message.Message):
     """Concurrency token; send it back on Update/Delete to fail with ABORTED if
     the connection changed meanwhile.
     """
+    endpoint_url: builtins.str
+    """Where the `webhook` provider delivers invoices; empty for `yooz`."""
+    state: global___ConnectionState.ValueType
+    """What the connection can do right now (see ConnectionState)."""
+    last_error: builtins.str
+    """The last poll or delivery error, sanitised (no secret, no provider body);
+    kept after a later success as history.
+    """
+    consecutive_failures: builtins.int
+    """Failed polls or deliveries since the last success."""
     @property
     def last_polled_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Last successful poll from the provider; unset if never polled."""
@@ -69,6 +148,17 @@ class Connection(google.protobuf.message.Message):
     def deleted_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When soft-deleted."""
 
+    @property
+    def last_error_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When `last_error` happened."""
+
+    @property
+    def next_poll_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the connection is next polled; unset when it is not scheduled
+        (outbound, inactive, deleted, waiting for credentials, or polling not
+        running).
+        """
+
     def __init__(
         self,
         *,
@@ -83,9 +173,15 @@ class Connection(google.protobuf.message.Message):
         updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         deleted_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         etag: builtins.str = ...,
+        endpoint_url: builtins.str = ...,
+        state: global___ConnectionState.ValueType = ...,
+        last_error: builtins.str = ...,
+        last_error_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        consecutive_failures: builtins.int = ...,
+        next_poll_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_polled_at", b"last_polled_at", "updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["active", b"active", "created_at", b"created_at", "deleted_at", b"deleted_at", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_polled_at", b"last_polled_at", "provider", b"provider", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["active", b"active", "consecutive_failures", b"consecutive_failures", "created_at", b"created_at", "deleted_at", b"deleted_at", "endpoint_url", b"endpoint_url", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "provider", b"provider", "state", b"state", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]) -> None: ...
 
 global___Connection = Connection
 
@@ -102,6 +198,7 @@ class CreateConnectionRequest(google.protobuf.message.Message):
     WEBHOOK_SECRET_FIELD_NUMBER: builtins.int
     ACTIVE_FIELD_NUMBER: builtins.int
     REQUEST_ID_FIELD_NUMBER: builtins.int
+    ENDPOINT_URL_FIELD_NUMBER: builtins.int
     provider: builtins.str
     """Provider key, e.g. "yooz". An unknown provider is INVALID_ARGUMENT."""
     api_key: builtins.str
@@ -117,7 +214,12 @@ class CreateConnectionRequest(google.protobuf.message.Message):
     request_id: builtins.str
     """Idempotency key (AIP-155), 1..128 of [A-Za-z0-9._:-], a UUID recommended.
     A retry with the same key returns the first response for 24 hours; the
-    same key with a different request is INVALID_ARGUMENT.
+    same key with a different request is INVALID_ARGUMENT. (The secrets enter
+    the stored fingerprint only through a keyed hash.)
+    """
+    endpoint_url: builtins.str
+    """The `webhook` provider's delivery URL (required for it, refused for
+    `yooz`): https, at most 2048 characters, no user info, no fragment.
     """
     def __init__(
         self,
@@ -127,9 +229,10 @@ class CreateConnectionRequest(google.protobuf.message.Message):
         webhook_secret: builtins.str = ...,
         active: builtins.bool | None = ...,
         request_id: builtins.str = ...,
+        endpoint_url: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_active", b"_active", "active", b"active"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_active", b"_active", "active", b"active", "api_key", b"api_key", "provider", b"provider", "request_id", b"request_id", "webhook_secret", b"webhook_secret"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_active", b"_active", "active", b"active", "api_key", b"api_key", "endpoint_url", b"endpoint_url", "provider", b"provider", "request_id", b"request_id", "webhook_secret", b"webhook_secret"]) -> None: ...
     def WhichOneof(self, oneof_group: typing.Literal["_active", b"_active"]) -> typing.Literal["active"] | None: ...
 
 global___CreateConnectionRequest = CreateConnectionRequest
@@ -178,7 +281,11 @@ class ListConnectionsRequest(google.protobuf.message.Message):
     direction: builtins.str
     """"asc" or "desc" (default "desc")."""
     filter: builtins.str
-    """AIP-160 filter, e.g. `provider = "yooz" AND active = true`."""
+    """AIP-160 filter, e.g. `provider = "yooz" AND active = true`. Fields: id,
+    provider, active, has_credentials, has_webhook_secret, endpoint_url,
+    consecutive_failures, last_polled_at, last_error_at, next_poll_at,
+    created_at, updated_at, deleted_at.
+    """
     show_deleted: builtins.bool
     """Include soft-deleted connections."""
     include_total: builtins.bool
@@ -231,7 +338,7 @@ global___ListConnectionsResponse = ListConnectionsResponse
 @typing.final
 class UpdateConnectionRequest(google.protobuf.message.Message):
     """Request for UpdateConnection. Flat, like seed 004's PATCH body; at least one
-    of api_key, webhook_secret, active must be present.
+    of api_key, webhook_secret, active, endpoint_url must be present.
     """
 
     DESCRIPTOR: google.protobuf.descriptor.Descriptor
@@ -242,6 +349,7 @@ class UpdateConnectionRequest(google.protobuf.message.Message):
     ACTIVE_FIELD_NUMBER: builtins.int
     UPDATE_MASK_FIELD_NUMBER: builtins.int
     ETAG_FIELD_NUMBER: builtins.int
+    ENDPOINT_URL_FIELD_NUMBER: builtins.int
     id: builtins.str
     """The connection id."""
     api_key: builtins.str
@@ -256,10 +364,12 @@ class UpdateConnectionRequest(google.protobuf.message.Message):
     """Enable or disable the connection."""
     etag: builtins.str
     """If set, must match the current etag."""
+    endpoint_url: builtins.str
+    """Replacement delivery URL (`webhook` provider only)."""
     @property
     def update_mask(self) -> google.protobuf.field_mask_pb2.FieldMask:
-        """Fields to update among api_key, webhook_secret, active. Omitted: every
-        field present in the request.
+        """Fields to update among api_key, webhook_secret, active, endpoint_url.
+        Omitted: every field present in the request.
         """
 
     def __init__(
@@ -271,13 +381,16 @@ class UpdateConnectionRequest(google.protobuf.message.Message):
         active: builtins.bool | None = ...,
         update_mask: google.protobuf.field_mask_pb2.FieldMask | None = ...,
         etag: builtins.str = ...,
+        endpoint_url: builtins.str | None = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "etag", b"etag", "id", b"id", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_endpoint_url", b"_endpoint_url", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "endpoint_url", b"endpoint_url", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_active", b"_active", "_api_key", b"_api_key", "_endpoint_url", b"_endpoint_url", "_webhook_secret", b"_webhook_secret", "active", b"active", "api_key", b"api_key", "endpoint_url", b"endpoint_url", "etag", b"etag", "id", b"id", "update_mask", b"update_mask", "webhook_secret", b"webhook_secret"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_active", b"_active"]) -> typing.Literal["active"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_api_key", b"_api_key"]) -> typing.Literal["api_key"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_endpoint_url", b"_endpoint_url"]) -> typing.Literal["endpoint_url"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_webhook_secret", b"_webhook_secret"]) -> typing.Literal["webhook_secret"] | None: ...
 
@@ -304,3 +417,21 @@ class DeleteConnectionRequest(google.protobuf.message.Message):
     def ClearField(self, field_name: typing.Literal["etag", b"etag", "id", b"id"]) -> None: ...
 
 global___DeleteConnectionRequest = DeleteConnectionRequest
+
+@typing.final
+class PollConnectionRequest(google.protobuf.message.Message):
+    """Request for PollConnection."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    """The connection id."""
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id"]) -> None: ...
+
+global___PollConnectionRequest = PollConnectionRequest

@@ -23,6 +23,16 @@ class ConnectionServiceStub:
     connections"). A tenant uses a provider if and only if it has an active
     connection for it; at most one active connection per provider.
 
+    Providers:
+    * `yooz` (inbound): documents are pulled from Yooz with the connection's
+      `api_key` and pushed by Yooz as signed webhooks (`webhook_secret`).
+      `endpoint_url` must be empty.
+    * `webhook` (outbound): invoices are delivered to the tenant's
+      `endpoint_url` (https; http to a loopback address only when the service's
+      `WEBHOOK_ALLOW_LOOPBACK_HTTP` dev setting is on), signed with the required
+      `webhook_secret` (Standard Webhooks) and sent with
+      `Authorization: Bearer <api_key>`.
+
     Conventions shared by every rpc (as on InvoiceService):
     * Authentication: `authorization: Bearer <JWT>` metadata. Missing or invalid
       token: UNAUTHENTICATED. Token without the needed permission
@@ -92,10 +102,32 @@ class ConnectionServiceStub:
     deleted), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
+    PollConnection: grpc.UnaryUnaryMultiCallable[
+        invoicing.v1.connections_pb2.PollConnectionRequest,
+        invoicing.v1.connections_pb2.Connection,
+    ]
+    """Polls an inbound connection's provider now instead of at `next_poll_at`,
+    and returns the connection with its health after the poll.
+    Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
+    FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
+    unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
+    PERMISSION_DENIED.
+    """
+
 class ConnectionServiceAsyncStub:
     """Connections to external AP/invoice providers (seed 004 "invoice
     connections"). A tenant uses a provider if and only if it has an active
     connection for it; at most one active connection per provider.
+
+    Providers:
+    * `yooz` (inbound): documents are pulled from Yooz with the connection's
+      `api_key` and pushed by Yooz as signed webhooks (`webhook_secret`).
+      `endpoint_url` must be empty.
+    * `webhook` (outbound): invoices are delivered to the tenant's
+      `endpoint_url` (https; http to a loopback address only when the service's
+      `WEBHOOK_ALLOW_LOOPBACK_HTTP` dev setting is on), signed with the required
+      `webhook_secret` (Standard Webhooks) and sent with
+      `Authorization: Bearer <api_key>`.
 
     Conventions shared by every rpc (as on InvoiceService):
     * Authentication: `authorization: Bearer <JWT>` metadata. Missing or invalid
@@ -165,10 +197,32 @@ class ConnectionServiceAsyncStub:
     deleted), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
+    PollConnection: grpc.aio.UnaryUnaryMultiCallable[
+        invoicing.v1.connections_pb2.PollConnectionRequest,
+        invoicing.v1.connections_pb2.Connection,
+    ]
+    """Polls an inbound connection's provider now instead of at `next_poll_at`,
+    and returns the connection with its health after the poll.
+    Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
+    FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
+    unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
+    PERMISSION_DENIED.
+    """
+
 class ConnectionServiceServicer(metaclass=abc.ABCMeta):
     """Connections to external AP/invoice providers (seed 004 "invoice
     connections"). A tenant uses a provider if and only if it has an active
     connection for it; at most one active connection per provider.
+
+    Providers:
+    * `yooz` (inbound): documents are pulled from Yooz with the connection's
+      `api_key` and pushed by Yooz as signed webhooks (`webhook_secret`).
+      `endpoint_url` must be empty.
+    * `webhook` (outbound): invoices are delivered to the tenant's
+      `endpoint_url` (https; http to a loopback address only when the service's
+      `WEBHOOK_ALLOW_LOOPBACK_HTTP` dev setting is on), signed with the required
+      `webhook_secret` (Standard Webhooks) and sent with
+      `Authorization: Bearer <api_key>`.
 
     Conventions shared by every rpc (as on InvoiceService):
     * Authentication: `authorization: Bearer <JWT>` metadata. Missing or invalid
@@ -246,6 +300,20 @@ class ConnectionServiceServicer(metaclass=abc.ABCMeta):
         once. Returns 204 No Content over REST.
         Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or already
         deleted), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def PollConnection(
+        self,
+        request: invoicing.v1.connections_pb2.PollConnectionRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[invoicing.v1.connections_pb2.Connection, collections.abc.Awaitable[invoicing.v1.connections_pb2.Connection]]:
+        """Polls an inbound connection's provider now instead of at `next_poll_at`,
+        and returns the connection with its health after the poll.
+        Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
+        FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
+        unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
+        PERMISSION_DENIED.
         """
 
 def add_ConnectionServiceServicer_to_server(servicer: ConnectionServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...

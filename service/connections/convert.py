@@ -1,0 +1,110 @@
+"""Translate between protobuf messages and connections (the edge only). Secrets leave
+the request as `Secret` at once; nothing here ever formats one."""
+
+from __future__ import annotations
+
+from invoicing.v1 import connections_pb2 as pb
+
+from service.connections import service
+from service.edge import pbconv
+from service.kit import errors
+from service.kit.keyring import Secret
+
+PATHS = ("api_key", "webhook_secret", "active", "endpoint_url")
+READ_ONLY = (
+    "id",
+    "tenant_id",
+    "provider",
+    "has_credentials",
+    "has_webhook_secret",
+    "last_polled_at",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "etag",
+    "state",
+    "last_error",
+    "last_error_at",
+    "consecutive_failures",
+    "next_poll_at",
+)
+STATES = {
+    service.State.OK: pb.CONNECTION_STATE_OK,
+    service.State.FAILING: pb.CONNECTION_STATE_FAILING,
+    service.State.NEEDS_CREDENTIALS: pb.CONNECTION_STATE_NEEDS_CREDENTIALS,
+    service.State.DISABLED: pb.CONNECTION_STATE_DISABLED,
+    service.State.SECRETS_UNAVAILABLE: pb.CONNECTION_STATE_SECRETS_UNAVAILABLE,
+    service.State.DELETED: pb.CONNECTION_STATE_DELETED,
+}
+
+
+def connection_draft(request: pb.CreateConnectionRequest) -> service.ConnectionDraft:
+    return service.ConnectionDraft(
+        provider=pbconv.text(request.provider, "provider", max_length=64),
+        api_key=Secret(request.api_key) if request.api_key else None,
+        webhook_secret=Secret(request.webhook_secret) if request.webhook_secret else None,
+        active=request.active if request.HasField("active") else True,
+        endpoint_url=request.endpoint_url,
+    )
+
+
+def changes(request: pb.UpdateConnectionRequest) -> service.Changes:
+    """The fields the mask names (a named field left unset takes its empty value: an
+    empty api_key is refused, an empty webhook_secret removes it, active false), or,
+    without a mask, every field present in the request."""
+    chosen = _paths(request)
+    api_key = None
+    if "api_key" in chosen:
+        if not request.api_key:
+            raise errors.invalid(
+                "api_key", "cannot be emptied: a connection keeps one", reason="REQUIRED"
+            )
+        api_key = Secret(request.api_key)
+    return service.Changes(
+        api_key=api_key,
+        webhook_secret=Secret(request.webhook_secret) if "webhook_secret" in chosen else None,
+        active=request.active if "active" in chosen else None,
+        endpoint_url=request.endpoint_url if "endpoint_url" in chosen else None,
+    )
+
+
+def _paths(request: pb.UpdateConnectionRequest) -> set[str]:
+    paths = list(request.update_mask.paths)
+    if not paths:
+        return {p for p in PATHS if request.HasField(p)}  # type: ignore[arg-type]
+    if paths == ["*"]:
+        return set(PATHS)
+    for path in paths:
+        if path not in PATHS:
+            kind = "read-only" if path in READ_ONLY else "unknown"
+            shown = path[:64]
+            raise errors.invalid(
+                "update_mask",
+                f"{kind} path {shown!r}; updatable: {', '.join(PATHS)}",
+                reason="INVALID_UPDATE_MASK",
+                path=shown,
+            )
+    return set(paths)
+
+
+def connection_to_pb(v: service.View) -> pb.Connection:
+    c = v.connection
+    return pb.Connection(
+        id=pbconv.public_id("connection", c.id),
+        tenant_id=str(c.tenant_id),
+        provider=c.provider,
+        active=c.active,
+        has_credentials=c.has_credentials,
+        has_webhook_secret=c.has_webhook_secret,
+        last_polled_at=pbconv.ts(c.last_polled_at),
+        created_at=pbconv.ts(c.created_at),
+        updated_at=pbconv.ts(c.updated_at),
+        deleted_at=pbconv.ts(c.deleted_at),
+        etag=c.etag,
+        endpoint_url=c.endpoint_url,
+        state=STATES[v.state],
+        last_error=c.last_error or "",
+        last_error_at=pbconv.ts(c.last_error_at),
+        consecutive_failures=c.consecutive_failures,
+        next_poll_at=pbconv.ts(c.next_poll_at),
+    )

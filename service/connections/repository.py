@@ -1,0 +1,36 @@
+"""Connection persistence (SQLAlchemy Core compiled once, run on asyncpg); every read
+scoped to the principal's tenant, backed by row-level security."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from service.connections.models import connections
+from service.connections.rules import Connection
+from service.kit import db, rows
+from service.kit.auth import Principal
+
+_get = rows.ScopedGet(connections, app_scoped=False)
+
+
+async def get(
+    conn: db.Conn, principal: Principal, connection_id: uuid.UUID, *, for_update: bool = False
+) -> Connection | None:
+    row = await _get(conn, principal, connection_id, for_update=for_update)
+    return None if row is None else from_row(row)
+
+
+async def insert(conn: db.Conn, values: Mapping[str, Any]) -> Connection:
+    return from_row(await rows.insert(conn, connections, values))
+
+
+async def update(
+    conn: db.Conn, principal: Principal, connection_id: uuid.UUID, values: Mapping[str, Any]
+) -> Connection:
+    return from_row(await rows.update(conn, connections, principal, connection_id, values))
+
+
+def from_row(row: Mapping[str, Any]) -> Connection:
+    return rows.to_dataclass(Connection, row)
