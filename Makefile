@@ -8,7 +8,7 @@ BUF := .tools/node_modules/.bin/buf
 export PYTHONPATH := $(CURDIR):$(CURDIR)/generated
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test generate lint token migrate check bench clean-data install
+.PHONY: run test generate lint token migrate check bench clean-data install rotate-keys
 
 install: $(STAMP)
 
@@ -70,6 +70,10 @@ lint: $(STAMP) $(BUF)
 ## make token TENANT=<uuid>: a dev token with every permission (last line)
 token: $(STAMP)
 	@$(BIN)/python -m service.token $(if $(TENANT),--tenant $(TENANT)) $(if $(APP),--app $(APP))
+
+## make rotate-keys: add a key to the secrets key ring and re-encrypt every stored secret
+rotate-keys: $(STAMP)
+	@$(BIN)/python -m service.connections.rotation rotate
 
 ## make migrate: upgrade the database to head
 migrate: $(STAMP)

@@ -280,12 +280,19 @@ def create_file(path: Path) -> None:
     """A new one-key ring; an existing file is never overwritten."""
     path.parent.mkdir(parents=True, exist_ok=True)
     ring = Ring("k1", {"k1": random.token_bytes(KEY_BYTES)})
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(dump(ring))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        # Complete or absent: two processes starting at once agree on one ring.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def add_key(path: Path) -> str:
