@@ -186,3 +186,13 @@ async def test_the_documented_examples_work_on_the_first_try(http: httpx.AsyncCl
     ):
         answer = await http.request(verb.upper(), path, json=example(path, verb))
         assert answer.status_code == status, (path, answer.text)
+    # Connections: placeholder secrets (never a real one in the document), a working body.
+    body = example("/v1/invoice-connections", "post")
+    assert "REPLACE_ME" in body["api_key"]
+    connected = await http.post("/v1/invoice-connections", json=body)
+    assert connected.status_code == 201, connected.text
+    rotated = await http.patch(
+        f"/v1/invoice-connections/{connected.json()['id']}",
+        json=example("/v1/invoice-connections/{id}", "patch"),
+    )
+    assert rotated.status_code == 200, rotated.text
