@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -171,10 +173,32 @@ def check_endpoint_url(url: str, allow_loopback_http: bool) -> None:
         raise bad("must not point at a private, link-local or reserved address", "FORBIDDEN_HOST")
 
 
-def _ip_is(host: str, what: str) -> bool:
+_NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
+
+
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names without DNS: dotted-quad and IPv6, and also the forms the
+    URL standard and getaddrinfo read as IPv4 (`2130706433`, `0x7f000001`, `127.1`,
+    `0177.0.0.1`): a host whose last label is a number is an IPv4 address or invalid."""
     try:
-        ip = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
+        pass
+    if not _NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        raise errors.invalid(
+            "endpoint_url",
+            "has a host that is neither a name nor an IPv4 address",
+            reason="INVALID_ENDPOINT_URL",
+        ) from None
+
+
+def _ip_is(host: str, what: str) -> bool:
+    ip = ip_literal(host)
+    if ip is None:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped

@@ -50,7 +50,8 @@ BINDINGS = bindings_from_services(generated_services())
 INVOICE_SERVICE = "invoicing.v1.InvoiceService"
 ALLOCATION_SERVICE = "invoicing.v1.AllocationService"
 RECORDS_SERVICE = "invoicing.v1.RecordsService"
-# Served; ProvenanceService and ConnectionService still answer UNIMPLEMENTED.
+CONNECTION_SERVICE = "invoicing.v1.ConnectionService"
+# Served; ProvenanceService (and ConnectionService.PollConnection) still answer UNIMPLEMENTED.
 SERVED_SERVICES = frozenset({INVOICE_SERVICE, ALLOCATION_SERVICE, RECORDS_SERVICE})
 PARTY = "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11"  # sample_invoice's counterparty
 UNKNOWN_ID = "inv_01JD6N8Q6Z7T3M3Y5C4V8R2K1P"  # well formed, never created
@@ -632,7 +633,39 @@ async def call_grpc(
     return response
 
 
+def _connection_plan(binding: Binding, variant: str) -> Plan:
+    """Connections: each side creates its own inactive connection (two active ones would
+    conflict); reads and writes of an unknown id are the same NOT_FOUND; bad input the same
+    INVALID_ARGUMENT; PollConnection is still UNIMPLEMENTED."""
+    request = _pending_request(binding)
+    name = binding.rpc.name
+    if variant == "unauthenticated":
+        return Plan(request, copy.deepcopy(request), "UNAUTHENTICATED", authenticated=False)
+    if variant == "invalid":
+        bad = {
+            "CreateConnection": ({"provider": "nope", "api_key": "k"}, "provider"),
+            "ListConnections": ({"filter": "nope = 1"}, "filter"),
+        }
+        body, violated = bad.get(name, ({"id": "inv_nope"}, "id"))
+        expect = "UNIMPLEMENTED" if name == "PollConnection" else "INVALID_ARGUMENT"
+        return Plan(
+            body,
+            copy.deepcopy(body),
+            expect,
+            violated=violated if expect != "UNIMPLEMENTED" else "",
+        )
+    if name == "CreateConnection":
+        request["active"] = False
+        return Plan(request, {**request, "request_id": str(uuid.uuid4())}, "OK", ignore=_PER_ROW)
+    if name == "ListConnections":
+        return Plan(request, copy.deepcopy(request), "OK")
+    expect = "UNIMPLEMENTED" if name == "PollConnection" else "NOT_FOUND"
+    return Plan(request, copy.deepcopy(request), expect)
+
+
 def _variants(binding: Binding) -> list[str]:
+    if binding.rpc.containing_service.full_name == CONNECTION_SERVICE:
+        return ["ok", "unauthenticated", "invalid"]
     own = ["ok", "unauthenticated"]
     return [*own, "invalid"] if binding.rpc.containing_service.full_name in SERVED_SERVICES else own
 
@@ -670,6 +703,8 @@ async def test_rest_and_grpc_give_the_same_result(
     elif service in SERVED_SERVICES:
         rows = Rows(invoices, allocations, md)
         plan = await _allocation_plan(binding, variant, rows, tenant)
+    elif service == CONNECTION_SERVICE:
+        plan = _connection_plan(binding, variant)
     else:
         request = _pending_request(binding)
         authenticated = variant == "ok"
@@ -1315,10 +1350,7 @@ async def test_allocation_seed_paths_are_served(
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("GET", "/invoice-connections", None),
-        ("POST", "/invoice-connections", {"provider": "yooz", "api_key": "k"}),
-        ("GET", "/v1/invoice-connections", None),
-        ("GET", "/v1/invoice-connections/{id}", None),
+        ("POST", "/v1/invoice-connections/{id}:poll", {}),
         ("GET", "/v1/invoice-workspace-connectors", None),
         ("POST", "/v1/invoice-workspace-connectors", {"invoice_id": UNKNOWN_ID}),
     ],
@@ -1326,7 +1358,7 @@ async def test_allocation_seed_paths_are_served(
 async def test_contract_only_paths_are_501(
     http: httpx.AsyncClient, auth: dict[str, str], method: str, path: str, body: Json | None
 ) -> None:
-    """ProvenanceService and ConnectionService are still contract-only."""
+    """ProvenanceService and PollConnection are still contract-only."""
     path = path.replace("{id}", ids.new_id("con")[1])
     response = await http.request(method, path, json=body, headers=auth)
     error = assert_error(response, 501, "UNIMPLEMENTED")
