@@ -92,13 +92,13 @@ async def start(settings: Settings, database_url: str) -> Running:
 def build_runtime(settings: Settings, database: db.Database) -> Runtime:
     """The modules and what their servicers, routes and tasks are built with."""
     keys = KeyRing.from_settings(settings)
-    if keys.path is not None and settings.secrets_keyring_file is None:
-        if not settings.embedded_database:
-            log.warning(
-                "connection secrets are sealed with a key ring generated at %s: set "
-                "SECRETS_KEYRING_FILE to a key ring kept outside the data dir",
-                keys.path,
-            )
+    generated = keys.path is not None and settings.secrets_keyring_file is None
+    if generated and not settings.embedded_database:
+        log.warning(
+            "connection secrets are sealed with a key ring generated at %s: set "
+            "SECRETS_KEYRING_FILE to a key ring kept outside the data dir",
+            keys.path,
+        )
     deps = Deps(cursors=CursorCodec(cursor_secret(settings)), settings=settings, keys=keys)
     ttl = timedelta(hours=settings.idempotency_ttl_hours)
     calls = Calls(database, idempotency_ttl=ttl, keys=keys)

@@ -76,7 +76,7 @@ def test_any_text_round_trips(text: str) -> None:
 
 def test_a_secret_never_prints(caplog: pytest.LogCaptureFixture) -> None:
     secret = Secret("sk_canary_print")
-    shown = [repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % (secret,)]
+    shown = [repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % (secret,)]  # noqa: UP031
     shown.append(repr([secret, {"k": secret}]))
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").warning("value %s %r", secret, secret)
