@@ -61,9 +61,7 @@ def test_an_unknown_key_id_or_a_truncated_value_fails_closed(tmp_path: Path) -> 
 
 def test_ten_thousand_encryptions_never_repeat_a_nonce(tmp_path: Path) -> None:
     ring = _ring(tmp_path)
-    nonces = {
-        ring.seal(Secret("same"), CONTEXT).blob[: keyring.NONCE_BYTES] for _ in range(10_000)
-    }
+    nonces = {ring.seal(Secret("same"), CONTEXT).blob[: keyring.NONCE_BYTES] for _ in range(10_000)}
     assert len(nonces) == 10_000
 
 
