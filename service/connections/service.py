@@ -150,6 +150,15 @@ async def delete_connection(
     await repository.update(conn, principal, connection_id, values)
 
 
+async def get_live(conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID) -> Connection:
+    """The connection unless unknown, deleted or another tenant's (NOT_FOUND), without
+    opening its secrets (provenance checks its references with it)."""
+    connection = await repository.get(conn, principal, connection_id)
+    if connection is None or connection.deleted_at is not None:
+        raise _not_found(connection_id)
+    return connection
+
+
 async def lock(conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID) -> Connection:
     """The live connection, row-locked until the transaction ends (NOT_FOUND if deleted)."""
     connection = await repository.get(conn, principal, connection_id, for_update=True)

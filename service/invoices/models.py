@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
@@ -61,8 +62,18 @@ invoices = Table(
     Column("issued_at", DateTime(timezone=True)),
     Column("voided_at", DateTime(timezone=True)),
     Column("void_reason", Text, nullable=False, server_default=""),
+    # Legacy single-source column (seed 000's `source_workspace_connector_pk`): the
+    # connection an invoice came in through, as the legacy writer recorded it. Provenance
+    # rows replace it (migration 0008 backfills them); docs/provenance-migration.md says
+    # how it is dropped.
+    Column("source_connection_id", UUID(as_uuid=True)),
     *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
+    ForeignKeyConstraint(
+        ["tenant_id", "source_connection_id"],
+        ["connections.tenant_id", "connections.id"],
+        name="fk_invoices_source_connection_id_connections",
+    ),
     CheckConstraint("type IN ('customer', 'supplier')", name="type"),
     CheckConstraint(
         "(type = 'customer' AND direction = 'receivable')"

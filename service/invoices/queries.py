@@ -8,6 +8,7 @@ from service.invoices.models import invoices
 from service.kit.filtering import FieldType, FilterField, enum_values, id_field
 from service.kit.listing import Resource
 from service.kit.pagination import SortField
+from service.provenance import service as provenance
 
 c = invoices.c
 T = FieldType
@@ -72,6 +73,9 @@ _FIELDS = [
     FilterField("updated_by", c.updated_by, T.TEXT),
     FilterField("tags", c.tags, T.TAGS),
     FilterField("overdue", OVERDUE, T.BOOL),
+    # Provenance (seed 000): `input_connection_id = "con_…"`, the invoices that came in
+    # through a connection (EXISTS over the junction's connection index).
+    *provenance.invoice_filters(c.tenant_id, c.id),
 ]
 FILTER_FIELDS = {f.name: f for f in _FIELDS}
 

@@ -194,6 +194,14 @@ async def list_invoices(
     return page.map(repository.from_row)
 
 
+async def get_live(conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID) -> rules.Invoice:
+    """The invoice unless unknown, deleted or another tenant's (NOT_FOUND)."""
+    invoice = await repository.get(conn, principal, invoice_id)
+    if invoice is None or invoice.deleted_at is not None:
+        raise _not_found(invoice_id)
+    return invoice
+
+
 async def _locked(conn: db.Conn, principal: Principal, invoice_id: uuid.UUID) -> rules.Invoice:
     invoice = await repository.get(conn, principal, invoice_id, for_update=True)
     if invoice is None:

@@ -201,7 +201,7 @@ async def test_grpcurl_without_token_reports_unauthenticated(target: str) -> Non
 
 PENDING_CALLS = [
     (connections_pb2_grpc.ConnectionServiceStub, "PollConnection", connections_pb2),
-    (provenance_pb2_grpc.ProvenanceServiceStub, "ListInvoiceProvenances", provenance_pb2),
+
 ]
 
 

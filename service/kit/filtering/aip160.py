@@ -225,12 +225,12 @@ class _Parser:
         if self._comparisons > MAX_COMPARISONS:
             raise too_complex(self._path, f"has more than {MAX_COMPARISONS} comparisons")
         if self._accept_keyword("IN"):
-            return self._in_list(filter_field)
+            return filter_field.scoped(self._in_list(filter_field))
         if self._accept_keyword("IS"):
-            return self._null_check(filter_field)
+            return filter_field.scoped(self._null_check(filter_field))
         operator = self._expect(_Kind.OP, "an operator, IN or IS").text
         check_operator(filter_field, operator, self._path)
-        return _compare(filter_field, operator, self._value(), self._path)
+        return filter_field.scoped(_compare(filter_field, operator, self._value(), self._path))
 
     def _in_list(self, filter_field: FilterField) -> ColumnElement[bool]:
         check_operator(filter_field, "IN", self._path)

@@ -54,6 +54,13 @@ class FilterField:
     type: FieldType
     enum_values: Mapping[str, str] = field(default_factory=dict)
     id_decoder: Callable[[str], uuid.UUID] | None = None
+    # A field of a to-many relation: each comparison on `column` is wrapped by this (an
+    # EXISTS over the related rows, correlated to the listed row), so `x = 1` reads "has a
+    # related row whose x = 1".
+    within: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None = None
+
+    def scoped(self, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+        return condition if self.within is None else self.within(condition)
 
 
 def id_field(name: str, column: ColumnElement[Any], resource: str) -> FilterField:

@@ -104,7 +104,10 @@ class _WhereCompiler:
             raise self._malformed(
                 f'{filter_field.name} takes an object of operators such as {{"_eq": ...}}'
             )
-        parts = [self._comparison(filter_field, str(op), value) for op, value in ops.items()]
+        parts = [
+            filter_field.scoped(self._comparison(filter_field, str(op), value))
+            for op, value in ops.items()
+        ]
         return sa.and_(*parts) if len(parts) > 1 else parts[0]
 
     def _comparison(self, filter_field: FilterField, op: str, value: Any) -> ColumnElement[bool]:
