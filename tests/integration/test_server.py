@@ -31,7 +31,6 @@ from invoicing.v1 import (
     invoices_pb2,
     invoices_pb2_grpc,
     provenance_pb2,
-    provenance_pb2_grpc,
     records_pb2,
 )
 
@@ -201,7 +200,6 @@ async def test_grpcurl_without_token_reports_unauthenticated(target: str) -> Non
 
 PENDING_CALLS = [
     (connections_pb2_grpc.ConnectionServiceStub, "PollConnection", connections_pb2),
-
 ]
 
 
