@@ -51,7 +51,8 @@ INVOICE_SERVICE = "invoicing.v1.InvoiceService"
 ALLOCATION_SERVICE = "invoicing.v1.AllocationService"
 RECORDS_SERVICE = "invoicing.v1.RecordsService"
 CONNECTION_SERVICE = "invoicing.v1.ConnectionService"
-# Served; ProvenanceService (and ConnectionService.PollConnection) still answer UNIMPLEMENTED.
+PROVENANCE_SERVICE = "invoicing.v1.ProvenanceService"
+# Served by their own plans below; ConnectionService.PollConnection still answers UNIMPLEMENTED.
 SERVED_SERVICES = frozenset({INVOICE_SERVICE, ALLOCATION_SERVICE, RECORDS_SERVICE})
 PARTY = "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11"  # sample_invoice's counterparty
 UNKNOWN_ID = "inv_01JD6N8Q6Z7T3M3Y5C4V8R2K1P"  # well formed, never created
@@ -645,6 +646,11 @@ def _connection_plan(binding: Binding, variant: str) -> Plan:
         bad = {
             "CreateConnection": ({"provider": "nope", "api_key": "k"}, "provider"),
             "ListConnections": ({"filter": "nope = 1"}, "filter"),
+            "ListInvoiceProvenances": ({"filter": "nope = 1"}, "filter"),
+            "CreateInvoiceProvenance": (
+                {"invoice_provenance": {"invoice_id": UNKNOWN_ID, "connection_id": "con_x"}},
+                "invoice_provenance.direction",
+            ),
         }
         body, violated = bad.get(name, ({"id": "inv_nope"}, "id"))
         expect = "UNIMPLEMENTED" if name == "PollConnection" else "INVALID_ARGUMENT"
@@ -657,14 +663,21 @@ def _connection_plan(binding: Binding, variant: str) -> Plan:
     if name == "CreateConnection":
         request["active"] = False
         return Plan(request, {**request, "request_id": str(uuid.uuid4())}, "OK", ignore=_PER_ROW)
-    if name == "ListConnections":
+    if name in ("ListConnections", "ListInvoiceProvenances"):
         return Plan(request, copy.deepcopy(request), "OK")
+    if name == "CreateInvoiceProvenance":
+        # Well-formed ids of rows that do not exist: the same NOT_FOUND both ways.
+        request["invoice_provenance"] = {
+            "invoice_id": UNKNOWN_ID,
+            "connection_id": ids.new_id("con")[1],
+            "direction": "PROVENANCE_DIRECTION_INPUT",
+        }
     expect = "UNIMPLEMENTED" if name == "PollConnection" else "NOT_FOUND"
     return Plan(request, copy.deepcopy(request), expect)
 
 
 def _variants(binding: Binding) -> list[str]:
-    if binding.rpc.containing_service.full_name == CONNECTION_SERVICE:
+    if binding.rpc.containing_service.full_name in (CONNECTION_SERVICE, PROVENANCE_SERVICE):
         return ["ok", "unauthenticated", "invalid"]
     own = ["ok", "unauthenticated"]
     return [*own, "invalid"] if binding.rpc.containing_service.full_name in SERVED_SERVICES else own
@@ -703,7 +716,7 @@ async def test_rest_and_grpc_give_the_same_result(
     elif service in SERVED_SERVICES:
         rows = Rows(invoices, allocations, md)
         plan = await _allocation_plan(binding, variant, rows, tenant)
-    elif service == CONNECTION_SERVICE:
+    elif service in (CONNECTION_SERVICE, PROVENANCE_SERVICE):
         plan = _connection_plan(binding, variant)
     else:
         request = _pending_request(binding)
@@ -1351,14 +1364,12 @@ async def test_allocation_seed_paths_are_served(
     ("method", "path", "body"),
     [
         ("POST", "/v1/invoice-connections/{id}:poll", {}),
-        ("GET", "/v1/invoice-workspace-connectors", None),
-        ("POST", "/v1/invoice-workspace-connectors", {"invoice_id": UNKNOWN_ID}),
     ],
 )
 async def test_contract_only_paths_are_501(
     http: httpx.AsyncClient, auth: dict[str, str], method: str, path: str, body: Json | None
 ) -> None:
-    """ProvenanceService and PollConnection are still contract-only."""
+    """PollConnection is still contract-only."""
     path = path.replace("{id}", ids.new_id("con")[1])
     response = await http.request(method, path, json=body, headers=auth)
     error = assert_error(response, 501, "UNIMPLEMENTED")
