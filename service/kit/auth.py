@@ -33,6 +33,8 @@ PERMISSIONS = (
     "provenance.write",
     "connections.read",
     "connections.write",
+    "counterparties.read",
+    "counterparties.write",
     "system",
 )
 DEV_SECRET_FILE = "dev-jwt-secret"

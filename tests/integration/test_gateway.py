@@ -52,6 +52,8 @@ ALLOCATION_SERVICE = "invoicing.v1.AllocationService"
 RECORDS_SERVICE = "invoicing.v1.RecordsService"
 CONNECTION_SERVICE = "invoicing.v1.ConnectionService"
 PROVENANCE_SERVICE = "invoicing.v1.ProvenanceService"
+COUNTERPARTY_SERVICE = "invoicing.v1.CounterpartyService"
+SIMPLE_SERVICES = (CONNECTION_SERVICE, PROVENANCE_SERVICE, COUNTERPARTY_SERVICE)
 # Served by their own plans below; ConnectionService.PollConnection still answers UNIMPLEMENTED.
 SERVED_SERVICES = frozenset({INVOICE_SERVICE, ALLOCATION_SERVICE, RECORDS_SERVICE})
 PARTY = "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11"  # sample_invoice's counterparty
@@ -634,12 +636,46 @@ async def call_grpc(
     return response
 
 
+def _counterparty_plan(binding: Binding, variant: str, request: Json) -> Plan:
+    """Counterparties: ids are plain UUIDs (what an invoice's counterparty_id takes)."""
+    name = binding.rpc.name
+    unknown = str(uuid.uuid4())
+    if name == "UpdateCounterparty":
+        request = {"counterparty": {"id": unknown, "name": "Acme"}}
+    elif "id" in request:
+        request["id"] = unknown
+    if variant == "unauthenticated":
+        return Plan(request, copy.deepcopy(request), "UNAUTHENTICATED", authenticated=False)
+    if variant == "invalid":
+        bad = {
+            "CreateCounterparty": (
+                {"counterparty": {"name": "X", "siret": "123"}},
+                "counterparty.siret",
+            ),
+            "ListCounterparties": ({"filter": "nope = 1"}, "filter"),
+            "UpdateCounterparty": (
+                {"counterparty": {"id": "nope", "name": "X"}},
+                "counterparty.id",
+            ),
+        }
+        body, violated = bad.get(name, ({"id": "nope"}, "id"))
+        return Plan(body, copy.deepcopy(body), "INVALID_ARGUMENT", violated=violated)
+    if name == "CreateCounterparty":
+        request["counterparty"] = {"name": "Acme", "head_office": True}
+        return Plan(request, {**request, "request_id": str(uuid.uuid4())}, "OK", ignore=_PER_ROW)
+    if name == "ListCounterparties":
+        return Plan(request, copy.deepcopy(request), "OK")
+    return Plan(request, copy.deepcopy(request), "NOT_FOUND")
+
+
 def _connection_plan(binding: Binding, variant: str) -> Plan:
     """Connections: each side creates its own inactive connection (two active ones would
     conflict); reads and writes of an unknown id are the same NOT_FOUND; bad input the same
     INVALID_ARGUMENT; PollConnection is still UNIMPLEMENTED."""
     request = _pending_request(binding)
     name = binding.rpc.name
+    if name.endswith(("Counterparty", "Counterparties")):
+        return _counterparty_plan(binding, variant, request)
     if variant == "unauthenticated":
         return Plan(request, copy.deepcopy(request), "UNAUTHENTICATED", authenticated=False)
     if variant == "invalid":
@@ -677,7 +713,7 @@ def _connection_plan(binding: Binding, variant: str) -> Plan:
 
 
 def _variants(binding: Binding) -> list[str]:
-    if binding.rpc.containing_service.full_name in (CONNECTION_SERVICE, PROVENANCE_SERVICE):
+    if binding.rpc.containing_service.full_name in SIMPLE_SERVICES:
         return ["ok", "unauthenticated", "invalid"]
     own = ["ok", "unauthenticated"]
     return [*own, "invalid"] if binding.rpc.containing_service.full_name in SERVED_SERVICES else own
@@ -716,7 +752,7 @@ async def test_rest_and_grpc_give_the_same_result(
     elif service in SERVED_SERVICES:
         rows = Rows(invoices, allocations, md)
         plan = await _allocation_plan(binding, variant, rows, tenant)
-    elif service in (CONNECTION_SERVICE, PROVENANCE_SERVICE):
+    elif service in SIMPLE_SERVICES:
         plan = _connection_plan(binding, variant)
     else:
         request = _pending_request(binding)

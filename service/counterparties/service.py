@@ -1,0 +1,113 @@
+"""Counterparty use cases. Each runs inside the caller's transaction and never commits.
+
+Other resources use counterparties only through this module: `match` (ingestion's supplier
+matching, seed 004) and `Identity` / `Match` / `MatchStatus`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func
+
+from service.counterparties import repository
+from service.counterparties.queries import COUNTERPARTIES
+from service.counterparties.rules import (
+    Counterparty,
+    CounterpartyDraft,
+    Identity,
+    Match,
+    MatchStatus,
+    decide,
+    usable_keys,
+)
+from service.kit import db, errors, etags, ids, listing
+from service.kit.auth import Principal
+from service.kit.deps import Deps
+
+LISTING = COUNTERPARTIES
+__all__ = ["LISTING", "Counterparty", "CounterpartyDraft", "Identity", "Match", "MatchStatus"]
+
+
+async def create_counterparty(
+    conn: db.Conn, principal: Principal, *, draft: CounterpartyDraft
+) -> Counterparty:
+    return await repository.insert(
+        conn,
+        {
+            "tenant_id": principal.tenant_id,
+            "id": ids.new_uuid7(),
+            "name": draft.name,
+            "siret": draft.siret,
+            "siren": draft.siret[:9] if draft.siret else None,
+            "vat_number": draft.vat_number,
+            "head_office": draft.head_office,
+            "created_by": principal.subject,
+            "updated_by": principal.subject,
+        },
+    )
+
+
+async def get_counterparty(
+    conn: db.Conn, principal: Principal, *, counterparty_id: uuid.UUID
+) -> Counterparty:
+    found = await repository.get(conn, principal, counterparty_id)
+    if found is None:
+        raise _not_found(counterparty_id)
+    return found
+
+
+async def list_counterparties(
+    conn: db.Conn, principal: Principal, *, query: listing.Query, deps: Deps
+) -> listing.Page[Counterparty]:
+    page = await listing.list_page(conn, principal, COUNTERPARTIES, query, deps.cursors)
+    return page.map(repository.from_row)
+
+
+async def update_counterparty(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    counterparty_id: uuid.UUID,
+    changes: Mapping[str, Any],
+    etag: str,
+) -> Counterparty:
+    current = await _locked_live(conn, principal, counterparty_id)
+    etags.check(current.etag, etag, "counterparty")
+    values = dict(changes)
+    if "siret" in values:
+        values["siren"] = values["siret"][:9] if values["siret"] else None
+    if not values:
+        return current
+    return await repository.update(conn, principal, counterparty_id, values)
+
+
+async def delete_counterparty(
+    conn: db.Conn, principal: Principal, *, counterparty_id: uuid.UUID, etag: str
+) -> Counterparty:
+    current = await _locked_live(conn, principal, counterparty_id)
+    etags.check(current.etag, etag, "counterparty")
+    values = {"deleted_at": func.now(), "deleted_by": principal.subject}
+    return await repository.update(conn, principal, counterparty_id, values)
+
+
+async def match(conn: db.Conn, principal: Principal, identity: Identity) -> Match:
+    """The counterparty a supplier identity names (seed 004: automatic, by SIREN)."""
+    siret, siren, note = usable_keys(identity)
+    by_siret, by_siren = await repository.live_by(conn, principal, siret=siret, siren=siren)
+    return decide(siret, siren, by_siret, by_siren, note)
+
+
+async def _locked_live(
+    conn: db.Conn, principal: Principal, counterparty_id: uuid.UUID
+) -> Counterparty:
+    found = await repository.get(conn, principal, counterparty_id, for_update=True)
+    if found is None or found.deleted_at is not None:
+        raise _not_found(counterparty_id)
+    return found
+
+
+def _not_found(counterparty_id: uuid.UUID) -> errors.DomainError:
+    return errors.not_found("counterparty", str(counterparty_id))
