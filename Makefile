@@ -61,8 +61,8 @@ $(BUF):
 
 ## make lint: ruff, mypy --strict on service/, the dependency contracts, buf lint
 lint: $(STAMP) $(BUF)
-	@$(BIN)/ruff check service tests migrations bench
-	@$(BIN)/ruff format --check service tests migrations bench
+	@$(BIN)/ruff check service tests migrations bench sandbox
+	@$(BIN)/ruff format --check service tests migrations bench sandbox
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports --no-cache
 	@$(BUF) lint

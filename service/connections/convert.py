@@ -107,4 +107,27 @@ def connection_to_pb(v: service.View) -> pb.Connection:
         last_error_at=pbconv.ts(c.last_error_at),
         consecutive_failures=c.consecutive_failures,
         next_poll_at=pbconv.ts(c.next_poll_at),
+        last_poll=_summary(service.last_poll(c)),
+        webhook_path=(
+            f"/v1/invoice-connections/{pbconv.public_id('connection', c.id)}/webhooks"
+            if service.polls(c)
+            else ""
+        ),
     )
+
+
+def _summary(summary: dict[str, object]) -> pb.PollSummary | None:
+    if not summary:
+        return None
+    out = pb.PollSummary(
+        pages=int(str(summary.get("pages", 0))),
+        created=int(str(summary.get("created", 0))),
+        updated=int(str(summary.get("updated", 0))),
+        unchanged=int(str(summary.get("unchanged", 0))),
+        skipped=int(str(summary.get("skipped", 0))),
+    )
+    for name in ("started_at", "finished_at"):
+        value = summary.get(name)
+        if isinstance(value, str):
+            getattr(out, name).FromJsonString(value.replace("+00:00", "Z"))
+    return out

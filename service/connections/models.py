@@ -15,7 +15,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from service.kit.db import audited, metadata
 
@@ -41,6 +41,12 @@ connections = Table(
     Column("consecutive_failures", Integer, nullable=False, server_default="0"),
     Column("next_poll_at", DateTime(timezone=True)),
     Column("last_polled_at", DateTime(timezone=True)),
+    # Polling progress: the provider's cursor while a poll is under way (each page commits
+    # with the cursor to the next), the high-water mark of the documents' updated_at, and
+    # the counts of the last poll.
+    Column("poll_cursor", Text),
+    Column("poll_mark", DateTime(timezone=True)),
+    Column("last_poll", JSONB),
     *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
     CheckConstraint("provider ~ '^[a-z][a-z0-9_]{0,31}$'", name="provider"),

@@ -1,5 +1,5 @@
-"""Connections (seed 004): ConnectionService. PollConnection is declared and answers
-UNIMPLEMENTED until the ingestion issue lands."""
+"""Connections (seed 004): ConnectionService (PollConnection runs the ingestion module's
+poll now)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ RPCS = (
     "ListConnections",
     "UpdateConnection",
     "DeleteConnection",
+    "PollConnection",
 )
 PERMISSIONS = {"read": "connections.read", "write": "connections.write"}
 
@@ -32,7 +33,6 @@ MODULE = Module(
     name="connections",
     services=[
         Service(SERVICE, policies(SERVICE, **PERMISSIONS, only=RPCS), ConnectionServicer),
-        Service(SERVICE, policies(SERVICE, **PERMISSIONS, only=("PollConnection",))),
     ],
     tables=[connections],
     errors={"uq_connections_tenant_id_provider_active": _already_active},

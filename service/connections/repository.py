@@ -32,5 +32,20 @@ async def update(
     return from_row(await rows.update(conn, connections, principal, connection_id, values))
 
 
+async def update_quietly(
+    conn: db.Conn, principal: Principal, connection_id: uuid.UUID, values: Mapping[str, Any]
+) -> Connection:
+    """Polling's own bookkeeping (cursor, health, counts): neither the etag nor
+    updated_at move, so a caller's If-Match is not broken by a poll."""
+    c = connections.c
+    stmt = (
+        connections.update()
+        .where(c.tenant_id == principal.tenant_id, c.id == connection_id)
+        .values(**values)
+        .returning(*connections.c)
+    )
+    return from_row(await rows.returning(conn, stmt))
+
+
 def from_row(row: Mapping[str, Any]) -> Connection:
     return rows.to_dataclass(Connection, row)

@@ -6,6 +6,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from service.kit.etags import etag_of
 from service.kit.keyring import Secret
@@ -46,6 +47,9 @@ class Connection:
     consecutive_failures: int
     next_poll_at: datetime | None
     last_polled_at: datetime | None
+    poll_cursor: str | None
+    poll_mark: datetime | None
+    last_poll: Any
     version: int
     created_at: datetime
     updated_at: datetime

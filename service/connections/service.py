@@ -7,8 +7,11 @@ connections only through this module.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -17,6 +20,7 @@ from service.connections import providers, repository
 from service.connections.queries import CONNECTIONS
 from service.connections.rules import (
     API_KEY,
+    FAILING,
     NEEDS_CREDENTIALS,
     OK,
     WEBHOOK_SECRET,
@@ -28,7 +32,7 @@ from service.connections.rules import (
     secret_context,
     state_of,
 )
-from service.kit import db, errors, etags, ids, listing
+from service.kit import db, errors, etags, ids, listing, work
 from service.kit.auth import Principal
 from service.kit.deps import Deps
 from service.kit.keyring import KeyRing, Sealed, Secret, SecretUnavailable
@@ -69,7 +73,9 @@ async def create_connection(
     values.update(
         _sealed(deps.keys, principal.tenant_id, connection_id, WEBHOOK_SECRET, draft.webhook_secret)
     )
-    return view(await repository.insert(conn, values), deps.keys)
+    created = await repository.insert(conn, values)
+    await _schedule(conn, created)
+    return view(created, deps.keys)
 
 
 async def get_connection(
@@ -131,6 +137,8 @@ async def update_connection(
     if changes.endpoint_url is not None:
         values["endpoint_url"] = changes.endpoint_url
     updated = await repository.update(conn, principal, connection_id, values)
+    if changes.api_key is not None or changes.active:
+        await _schedule(conn, updated)  # new credentials or re-enabled: poll now
     return view(updated, deps.keys)
 
 
@@ -159,12 +167,155 @@ async def get_live(conn: db.Conn, principal: Principal, *, connection_id: uuid.U
     return connection
 
 
+async def get_live_or_none(
+    conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID
+) -> Connection | None:
+    connection = await repository.get(conn, principal, connection_id)
+    return None if connection is None or connection.deleted_at is not None else connection
+
+
 async def lock(conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID) -> Connection:
     """The live connection, row-locked until the transaction ends (NOT_FOUND if deleted)."""
     connection = await repository.get(conn, principal, connection_id, for_update=True)
     if connection is None or connection.deleted_at is not None:
         raise _not_found(connection_id)
     return connection
+
+
+# ---- polling (the ingestion module runs the polls; the state lives here) ------------------
+
+POLL_TASK = "connections.poll"
+
+
+def polls(connection: Connection) -> bool:
+    return providers.get(connection.provider).direction == providers.INBOUND
+
+
+async def _schedule(conn: db.Conn, connection: Connection) -> None:
+    if connection.active and connection.deleted_at is None and polls(connection):
+        await work.enqueue(conn, connection.tenant_id, POLL_TASK, str(connection.id), sooner=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pollable:
+    """A connection locked for one page of a poll, with its key opened."""
+
+    connection: Connection
+    api_key: Secret
+    cursor: str | None
+    mark: datetime | None
+    fresh: bool  # the first page of a new poll
+
+
+async def lock_for_poll(
+    conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID, keys: KeyRing
+) -> Pollable | str:
+    """The connection row-locked for a page (so no other poller takes the same page), or
+    why it is not polled: deleted, inactive, outbound, waiting for credentials, or its key
+    cannot be opened. The lock is held while the page is fetched and ingested."""
+    connection = await repository.get(conn, principal, connection_id, for_update=True)
+    if connection is None or connection.deleted_at is not None:
+        return "deleted"
+    if not connection.active:
+        return "inactive"
+    if not polls(connection):
+        return "outbound"
+    if connection.health == NEEDS_CREDENTIALS:
+        return "waiting for new credentials"
+    try:
+        api_key, _secret = open_secrets(connection, keys)
+    except SecretUnavailable:
+        return "its secrets cannot be opened"
+    if api_key is None:
+        return "no API key"
+    return Pollable(
+        connection,
+        api_key,
+        connection.poll_cursor,
+        connection.poll_mark,
+        fresh=connection.poll_cursor is None,
+    )
+
+
+async def page_done(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    polled: Pollable,
+    next_cursor: str | None,
+    mark: datetime | None,
+    counts: dict[str, int],
+    next_poll_in: timedelta,
+) -> Connection:
+    """A page ingested: its cursor and high-water mark commit with it; the last page ends
+    the poll (last_polled_at, healthy again)."""
+    c = polled.connection
+    summary = last_poll(c)
+    if polled.fresh:
+        summary = {
+            "started_at": _now_iso(),
+            "pages": 0,
+            "created": 0,
+            "updated": 0,
+            "unchanged": 0,
+            "skipped": 0,
+        }
+    summary["pages"] = int(summary.get("pages", 0)) + 1
+    for name, value in counts.items():
+        summary[name] = int(summary.get(name, 0)) + value
+    values: dict[str, Any] = {"poll_cursor": next_cursor, "poll_mark": mark}
+    if next_cursor is None:
+        summary["finished_at"] = _now_iso()
+        values.update(
+            last_polled_at=func.now(),
+            health=OK,
+            consecutive_failures=0,
+            next_poll_at=func.now() + next_poll_in,
+        )
+    values["last_poll"] = summary
+    return await repository.update_quietly(conn, principal, c.id, values)
+
+
+async def poll_failed(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    connection_id: uuid.UUID,
+    error: str,
+    credentials_refused: bool,
+    retry_in: timedelta | None,
+) -> Connection | None:
+    """Record a failed poll (the error already sanitised: no secret, no provider body):
+    refused credentials wait for a new key, anything else is retried in `retry_in`."""
+    connection = await repository.get(conn, principal, connection_id, for_update=True)
+    if connection is None or connection.deleted_at is not None:
+        return None
+    values: dict[str, Any] = {
+        "health": NEEDS_CREDENTIALS if credentials_refused else FAILING,
+        "last_error": error[:500],
+        "last_error_at": func.now(),
+        "consecutive_failures": connection.consecutive_failures + 1,
+        "next_poll_at": None if retry_in is None else func.now() + retry_in,
+    }
+    return await repository.update_quietly(conn, principal, connection_id, values)
+
+
+async def unscheduled(conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID) -> None:
+    """Not polled any more (deleted, disabled, outbound): no next poll time."""
+    connection = await repository.get(conn, principal, connection_id)
+    if connection is not None and connection.next_poll_at is not None:
+        await repository.update_quietly(conn, principal, connection_id, {"next_poll_at": None})
+
+
+def last_poll(connection: Connection) -> dict[str, Any]:
+    raw = connection.last_poll
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return dict(raw or {})
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
 
 
 def open_secrets(connection: Connection, keys: KeyRing) -> tuple[Secret | None, Secret | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from google.protobuf import empty_pb2
@@ -12,7 +13,8 @@ from service.connections.queries import CONNECTIONS
 from service.connections.rules import SECRET_FIELDS
 from service.edge import pbconv
 from service.edge.runtime import Runtime
-from service.kit import db, listing
+from service.ingestion import service as ingestion
+from service.kit import auth, db, errors, listing
 from service.kit.auth import Principal
 
 
@@ -79,3 +81,53 @@ class ConnectionServicer:
             return empty_pb2.Empty()
 
         return await self._calls.run(work)
+
+    async def PollConnection(self, request: pb.PollConnectionRequest, _: Any) -> pb.Connection:
+        """One poll now, page by page (each its own transaction, as the worker's), until the
+        provider has no next page; the worker may take pages meanwhile (the row lock
+        orders them), and the counts add up in `last_poll` either way."""
+        connection_id = pbconv.required_id(request.id, "connection", "id")
+        principal = auth.current()
+        deps = self._deps
+        client = ingestion.client(deps)
+
+        async def page(conn: db.Conn) -> ingestion.PageOutcome:
+            await service.get_live(conn, principal, connection_id=connection_id)
+            return await ingestion.poll_page(
+                conn, principal, connection_id=connection_id, deps=deps, client=client
+            )
+
+        while True:
+            try:
+                outcome = await self._calls.transaction(principal, page)
+            except ingestion.ProviderError as exc:
+                await self._calls.transaction(
+                    principal,
+                    functools.partial(
+                        ingestion.poll_failed,
+                        principal=principal,
+                        connection_id=connection_id,
+                        error=exc,
+                        deps=deps,
+                    ),
+                )
+                if exc.refused:
+                    raise errors.failed_precondition(
+                        str(exc), "PROVIDER_REFUSED_CREDENTIALS"
+                    ) from None
+                raise errors.DomainError(
+                    str(exc), "PROVIDER_UNAVAILABLE", code=errors.Code.UNAVAILABLE
+                ) from None
+            if outcome.not_polled:
+                raise errors.failed_precondition(
+                    f"the connection is not polled: {outcome.not_polled}",
+                    "CONNECTION_NOT_POLLED",
+                )
+            if not outcome.more:
+                break
+
+        async def read(conn: db.Conn, p: Principal) -> pb.Connection:
+            found = await service.get_connection(conn, p, connection_id=connection_id, deps=deps)
+            return convert.connection_to_pb(found)
+
+        return await self._calls.run(read)

@@ -129,6 +129,7 @@ class Match:
     status: MatchStatus
     counterparty_id: uuid.UUID | None
     reason: str
+    siren: str | None = None  # the valid SIREN matched on (a later contractor may match it)
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,14 @@ def decide(
     if siret is None and siren is None:
         return Match(MatchStatus.UNMATCHED, None, why("no valid SIRET or SIREN on the document"))
     if siret is not None and len(by_siret) == 1:
-        return Match(MatchStatus.MATCHED, by_siret[0].id, why("SIRET"))
+        return Match(MatchStatus.MATCHED, by_siret[0].id, why("SIRET"), siren)
     if not by_siren:
-        return Match(MatchStatus.UNMATCHED, None, why(f"no counterparty with SIREN {siren}"))
+        return Match(MatchStatus.UNMATCHED, None, why(f"no counterparty with SIREN {siren}"), siren)
     if len(by_siren) == 1:
-        return Match(MatchStatus.MATCHED, by_siren[0].id, why("SIREN"))
+        return Match(MatchStatus.MATCHED, by_siren[0].id, why("SIREN"), siren)
     heads = [c for c in by_siren if c.head_office]
     if len(heads) == 1:
-        return Match(MatchStatus.MATCHED, heads[0].id, why("SIREN, head office"))
+        return Match(MatchStatus.MATCHED, heads[0].id, why("SIREN, head office"), siren)
     return Match(
         MatchStatus.AMBIGUOUS,
         None,
@@ -186,4 +187,5 @@ def decide(
             f"{len(by_siren)} establishments with SIREN {siren} and "
             f"{'several head offices' if heads else 'no head office'}"
         ),
+        siren,
     )

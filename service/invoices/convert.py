@@ -345,7 +345,39 @@ def invoice_to_pb(inv: rules.Invoice, *, today: date) -> pb.Invoice:
         voided_at=_ts(inv.voided_at),
         void_reason=inv.void_reason,
         overdue=rules.is_overdue(inv, today),
+        **_ingestion_to_pb(inv.ingestion),
     )
+
+
+MATCH_STATUSES = {
+    "matched": pb.MATCH_STATUS_MATCHED,
+    "unmatched": pb.MATCH_STATUS_UNMATCHED,
+    "ambiguous": pb.MATCH_STATUS_AMBIGUOUS,
+}
+
+
+def _ingestion_to_pb(ingestion: rules.Ingestion | None) -> dict[str, Any]:
+    if ingestion is None:
+        return {}
+    totals = ingestion.totals
+    return {
+        "external": pb.ExternalDocument(
+            provider=ingestion.provider,
+            id=ingestion.external_id,
+            updated_at=_ts(ingestion.updated_at),
+            total_excluding_tax=str(totals.get("total_excluding_tax", "")),
+            tax_amount=str(totals.get("tax_amount", "")),
+            total=str(totals.get("total", "")),
+        ),
+        "supplier_match": pb.SupplierMatch(
+            status=MATCH_STATUSES.get(ingestion.match_status or "", pb.MATCH_STATUS_UNSPECIFIED),
+            reason=ingestion.match_reason,
+            name=ingestion.supplier_name,
+            siret=ingestion.supplier_siret,
+            siren=ingestion.supplier_siren,
+        ),
+        "review_reason": ingestion.review_reason or "",
+    }
 
 
 def _lines_to_pb(inv: rules.Invoice) -> list[pb.LineItem]:

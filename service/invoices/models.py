@@ -67,6 +67,18 @@ invoices = Table(
     # rows replace it (migration 0008 backfills them); docs/provenance-migration.md says
     # how it is dropped.
     Column("source_connection_id", UUID(as_uuid=True)),
+    # Ingested invoices (a provider's document): where from, the document's own figures,
+    # the supplier as named and how it was matched, and why a person should look.
+    Column("external_provider", Text),
+    Column("external_id", Text),
+    Column("external_updated_at", DateTime(timezone=True)),
+    Column("external_totals", JSONB),
+    Column("supplier_name", Text),
+    Column("supplier_siret", Text),
+    Column("supplier_siren", Text),
+    Column("match_status", Text),
+    Column("match_reason", Text),
+    Column("review_reason", Text),
     *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
     ForeignKeyConstraint(
@@ -91,6 +103,8 @@ invoices = Table(
     CheckConstraint(
         "due_date IS NULL OR issue_date IS NULL OR due_date >= issue_date", name="dates"
     ),
+    CheckConstraint("match_status IN ('matched', 'unmatched', 'ambiguous')", name="match_status"),
+    CheckConstraint("(external_id IS NULL) = (external_provider IS NULL)", name="external"),
     Index(
         "uq_invoices_customer_number",
         "tenant_id",
@@ -121,6 +135,22 @@ invoices = Table(
     Index("ix_invoices_tenant_id_due_date_id", "tenant_id", "due_date", "id"),
     Index("ix_invoices_tenant_id_total_id", "tenant_id", "total", "id"),
     Index("ix_invoices_tags", "tags", postgresql_using="gin"),
+    # Idempotent ingestion: one invoice per (tenant, provider, document id).
+    Index(
+        "uq_invoices_external",
+        "tenant_id",
+        "external_provider",
+        "external_id",
+        unique=True,
+        postgresql_where=text("external_id IS NOT NULL"),
+    ),
+    # A contractor created or corrected later finds the unmatched invoices of its SIREN.
+    Index(
+        "ix_invoices_unmatched_siren",
+        "tenant_id",
+        "supplier_siren",
+        postgresql_where=text("match_status IN ('unmatched', 'ambiguous')"),
+    ),
 )
 
 invoice_number_counters = Table(

@@ -73,6 +73,18 @@ _FIELDS = [
     FilterField("updated_by", c.updated_by, T.TEXT),
     FilterField("tags", c.tags, T.TAGS),
     FilterField("overdue", OVERDUE, T.BOOL),
+    # Ingested invoices (seed 004): the document, the supplier match, the review flag.
+    FilterField("external_provider", c.external_provider, T.TEXT),
+    FilterField("external_id", c.external_id, T.TEXT),
+    FilterField(
+        "match_status",
+        c.match_status,
+        T.ENUM,
+        _enum(("matched", "unmatched", "ambiguous"), "MATCH_STATUS"),
+    ),
+    FilterField("supplier_siren", c.supplier_siren, T.TEXT),
+    FilterField("supplier_siret", c.supplier_siret, T.TEXT),
+    FilterField("review_required", c.review_reason.is_not(None), T.BOOL),
     # Provenance (seed 000): `input_connection_id = "con_…"`, the invoices that came in
     # through a connection (EXISTS over the junction's connection index).
     *provenance.invoice_filters(c.tenant_id, c.id),

@@ -290,6 +290,123 @@ class _Lazy(Sequence[Any]):
         return hash(self._all())
 
 
+def _ingestion(row: Mapping[str, Any]) -> rules.Ingestion:
+    totals = row["external_totals"]
+    return rules.Ingestion(
+        provider=row["external_provider"],
+        external_id=row["external_id"],
+        updated_at=row["external_updated_at"],
+        totals=json.loads(totals) if isinstance(totals, str) else (totals or {}),
+        supplier_name=row["supplier_name"] or "",
+        supplier_siret=row["supplier_siret"] or "",
+        supplier_siren=row["supplier_siren"] or "",
+        match_status=row["match_status"],
+        match_reason=row["match_reason"] or "",
+        review_reason=row["review_reason"],
+    )
+
+
+def ingestion_values(
+    doc: rules.IncomingDocument,
+    supplier: rules.SupplierOutcome,
+    review: str | None,
+) -> dict[str, Any]:
+    return {
+        "external_provider": doc.provider,
+        "external_id": doc.external_id,
+        "external_updated_at": doc.updated_at,
+        "external_totals": dict(doc.totals_text),
+        "supplier_name": doc.supplier_name,
+        "supplier_siret": doc.supplier_siret,
+        "supplier_siren": supplier.siren or None,
+        "match_status": supplier.status,
+        "match_reason": supplier.reason,
+        "review_reason": review,
+    }
+
+
+def _build_by_external() -> Any:
+    c = invoices.c
+    return (
+        select(invoices)
+        .where(
+            c.tenant_id == sql.param("tenant"),
+            c.external_provider == sql.param("provider"),
+            c.external_id == sql.param("external_id"),
+        )
+        .with_for_update()
+    )
+
+
+_BY_EXTERNAL = sql.Prepared(_build_by_external)
+
+
+async def lock_external(
+    conn: db.Conn, tenant_id: uuid.UUID, provider: str, external_id: str
+) -> rules.Invoice | None:
+    """The invoice ingested from this document, row-locked (deleted or not)."""
+    params = {"tenant": tenant_id, "provider": provider, "external_id": external_id}
+    row = await sql.fetchrow(conn, _BY_EXTERNAL, params)
+    return None if row is None else from_row(row)
+
+
+def _build_number_taken() -> Any:
+    c = invoices.c
+    return select(c.id).where(
+        c.tenant_id == sql.param("tenant"),
+        c.type == "supplier",
+        c.counterparty_id == sql.param("counterparty"),
+        c.number == sql.param("number"),
+        c.deleted_at.is_(None),
+        c.id != sql.param("id"),
+    )
+
+
+_NUMBER_TAKEN = sql.Prepared(_build_number_taken)
+
+
+async def supplier_number_taken(
+    conn: db.Conn,
+    tenant_id: uuid.UUID,
+    counterparty_id: uuid.UUID,
+    number: str,
+    invoice_id: uuid.UUID,
+) -> uuid.UUID | None:
+    params = {
+        "tenant": tenant_id,
+        "counterparty": counterparty_id,
+        "number": number,
+        "id": invoice_id,
+    }
+    row = await sql.fetchrow(conn, _NUMBER_TAKEN, params)
+    return None if row is None else row["id"]
+
+
+def _build_unmatched() -> Any:
+    c = invoices.c
+    return (
+        select(invoices)
+        .where(
+            c.tenant_id == sql.param("tenant"),
+            c.supplier_siren == sql.param("siren"),
+            c.match_status.in_(("unmatched", "ambiguous")),
+        )
+        .order_by(c.id)
+        .limit(1000)
+        .with_for_update()
+    )
+
+
+_UNMATCHED = sql.Prepared(_build_unmatched)
+
+
+async def unmatched_by_siren(
+    conn: db.Conn, principal: Principal, siren: str
+) -> list[rules.Invoice]:
+    rows = await sql.fetch(conn, _UNMATCHED, {"tenant": principal.tenant_id, "siren": siren})
+    return [from_row(row) for row in rows]
+
+
 def from_row(row: Mapping[str, Any]) -> rules.Invoice:
     raw_lines = json.loads(row["line_items"])
     raw_breakdown = json.loads(row["tax_breakdown"])
@@ -342,4 +459,5 @@ def from_row(row: Mapping[str, Any]) -> rules.Invoice:
         deleted_by=row["deleted_by"],
         stored_lines=raw_lines,
         stored_breakdown=raw_breakdown,
+        ingestion=_ingestion(row) if row["external_id"] is not None else None,
     )

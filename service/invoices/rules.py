@@ -19,7 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from service.kit import errors, etags
-from service.kit.money import money_multiply, parse_money, quantum, round_half_up
+from service.kit.money import (
+    format_money,
+    money_multiply,
+    parse_money,
+    quantum,
+    round_half_up,
+)
 
 CUSTOMER, SUPPLIER = "customer", "supplier"
 RECEIVABLE, PAYABLE = "receivable", "payable"
@@ -150,6 +156,8 @@ class Invoice:
     # database: encoders use it as is instead of formatting the Decimals again.
     stored_lines: Sequence[Mapping[str, str]] | None = None
     stored_breakdown: Sequence[Mapping[str, str]] | None = None
+    # Set on invoices ingested from a provider's document.
+    ingestion: Ingestion | None = None
 
     @property
     def amount_due(self) -> Decimal:
@@ -158,6 +166,89 @@ class Invoice:
     @property
     def etag(self) -> str:
         return etag_of(self.version)
+
+
+@dataclass(frozen=True)
+class Ingestion:
+    """Where an ingested invoice came from, its supplier as named, how it was matched, and
+    why a person should review it (None: no need)."""
+
+    provider: str
+    external_id: str
+    updated_at: datetime | None
+    totals: Mapping[str, str]
+    supplier_name: str
+    supplier_siret: str
+    supplier_siren: str
+    match_status: str | None
+    match_reason: str
+    review_reason: str | None
+
+
+@dataclass(frozen=True)
+class IncomingDocument:
+    """A provider's supplier invoice, parsed by its adapter (amounts already exact)."""
+
+    provider: str
+    external_id: str
+    updated_at: datetime
+    rejected: bool
+    number: str | None
+    currency: str
+    issue_date: date | None
+    due_date: date | None
+    lines: tuple[LineInput, ...]
+    # The document's own figures, as sent and parsed.
+    totals_text: Mapping[str, str]
+    subtotal: Decimal
+    tax_amount: Decimal
+    total: Decimal
+    document_url: str
+    supplier_name: str
+    supplier_siret: str
+    supplier_siren: str
+
+
+@dataclass(frozen=True)
+class SupplierOutcome:
+    """The matching decision for a document's supplier (from the counterparties)."""
+
+    counterparty_id: uuid.UUID | None
+    status: str
+    reason: str
+    siren: str
+
+
+def ingested_totals(doc: IncomingDocument) -> tuple[Totals, str | None]:
+    """The invoice's totals for a document, and why it needs review (None: it does not).
+    Lines agreeing with the document's figures: the computed totals. Disagreeing: the
+    document's own figures are kept (never rewritten) when they add up
+    (excl. tax + tax = total), else the lines' totals; either way flagged for review."""
+    computed = compute_totals(doc.lines, doc.currency)
+    theirs = (doc.subtotal, doc.tax_amount, doc.total)
+    ours = (computed.subtotal - computed.discount_amount, computed.tax_amount, computed.total)
+    if theirs == ours:
+        return computed, None
+    cur = doc.currency
+    said = ", ".join(format_money(v, cur) for v in theirs)
+    lines = ", ".join(format_money(v, cur) for v in ours)
+    reason = (
+        f"the document's totals (excl. tax, tax, total: {said}) disagree with its lines "
+        f"under the rounding model ({lines})"
+    )
+    if doc.subtotal + doc.tax_amount != doc.total:
+        return (
+            computed,
+            reason + "; the document's own figures do not add up, so the lines' are used",
+        )
+    kept = dataclasses.replace(
+        computed,
+        subtotal=doc.subtotal,
+        discount_amount=ZERO,
+        tax_amount=doc.tax_amount,
+        total=doc.total,
+    )
+    return kept, reason + "; the document's figures are kept"
 
 
 @dataclass(frozen=True)

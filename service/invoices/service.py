@@ -18,13 +18,26 @@ from sqlalchemy import func
 
 from service.invoices import repository, rules
 from service.invoices.queries import INVOICES
-from service.invoices.rules import Invoice, Payment
+from service.invoices.rules import (
+    IncomingDocument,
+    Invoice,
+    LineInput,
+    Payment,
+    SupplierOutcome,
+)
 from service.kit import db, errors, ids, listing
 from service.kit.auth import Principal
 from service.kit.deps import Deps
 
 LISTING = INVOICES
-__all__ = ["LISTING", "Invoice", "Payment"]
+__all__ = [
+    "LISTING",
+    "IncomingDocument",
+    "Invoice",
+    "LineInput",
+    "Payment",
+    "SupplierOutcome",
+]
 
 
 async def create_invoice(
@@ -192,6 +205,161 @@ async def list_invoices(
 ) -> listing.Page[Invoice]:
     page = await listing.list_page(conn, principal, INVOICES, query, deps.cursors)
     return page.map(repository.from_row)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingested:
+    """What ingesting one document did: created, updated, unchanged or skipped (why)."""
+
+    outcome: str
+    invoice: rules.Invoice | None
+    reason: str = ""
+
+
+CREATED, UPDATED, UNCHANGED, SKIPPED = "created", "updated", "unchanged", "skipped"
+
+
+async def ingest(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    doc: rules.IncomingDocument,
+    supplier: rules.SupplierOutcome,
+) -> Ingested:
+    """Apply a provider's document, idempotently on (tenant, provider, document id): a new
+    one becomes a supplier draft; a later `updated_at` updates the draft (an issued or void
+    invoice records it and stays as it is); a rejected one deletes the draft (voids an
+    issued one when nothing is paid on it) and is never created."""
+    tenant = principal.tenant_id
+    current = await repository.lock_external(conn, tenant, doc.provider, doc.external_id)
+    if current is None:
+        if doc.rejected:
+            return Ingested(SKIPPED, None, "rejected before it was ingested")
+        return Ingested(CREATED, await _insert_ingested(conn, principal, doc, supplier))
+    seen = current.ingestion.updated_at if current.ingestion else None
+    if seen is not None and doc.updated_at <= seen:
+        return Ingested(UNCHANGED, current)
+    stamp = {"external_updated_at": doc.updated_at}
+    if doc.rejected:
+        return await _reject(conn, principal, current, stamp)
+    if current.status != rules.DRAFT:
+        note = (
+            f"the provider changed the document on {doc.updated_at.isoformat()} after the "
+            f"invoice was {current.status}; the change was not applied"
+        )
+        updated = await repository.update(
+            conn, principal, current.id, {**stamp, "review_reason": note}
+        )
+        return Ingested(SKIPPED, updated, note)
+    values = await _ingested_values(conn, principal, doc, supplier, current.id)
+    values.update(deleted_at=None, deleted_by=None)  # re-approved after a rejection
+    return Ingested(UPDATED, await repository.update(conn, principal, current.id, values))
+
+
+async def match_unmatched(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    siren: str,
+    decide: Any,
+) -> int:
+    """Give the still-unmatched ingested drafts of a SIREN a new matching decision
+    (`decide(siret, siren) -> SupplierOutcome`, awaited); returns how many now match."""
+    matched = 0
+    for invoice in await repository.unmatched_by_siren(conn, principal, siren):
+        assert invoice.ingestion is not None
+        outcome = await decide(invoice.ingestion.supplier_siret, invoice.ingestion.supplier_siren)
+        if outcome.status != "matched":
+            continue
+        values: dict[str, Any] = {
+            "match_status": outcome.status,
+            "match_reason": outcome.reason,
+        }
+        if invoice.status == rules.DRAFT:
+            values["counterparty_id"] = outcome.counterparty_id
+        await repository.update(conn, principal, invoice.id, values)
+        matched += 1
+    return matched
+
+
+async def _insert_ingested(
+    conn: db.Conn,
+    principal: Principal,
+    doc: rules.IncomingDocument,
+    supplier: rules.SupplierOutcome,
+) -> rules.Invoice:
+    invoice_id = ids.new_uuid7()
+    values = await _ingested_values(conn, principal, doc, supplier, invoice_id)
+    values.update(
+        tenant_id=principal.tenant_id,
+        id=invoice_id,
+        app_id=None,
+        status=rules.DRAFT,
+        created_by=principal.subject,
+        updated_by=principal.subject,
+    )
+    return await repository.insert(conn, values)
+
+
+async def _ingested_values(
+    conn: db.Conn,
+    principal: Principal,
+    doc: rules.IncomingDocument,
+    supplier: rules.SupplierOutcome,
+    invoice_id: uuid.UUID,
+) -> dict[str, Any]:
+    totals, review = rules.ingested_totals(doc)
+    number = doc.number
+    if number and supplier.counterparty_id is not None:
+        taken = await repository.supplier_number_taken(
+            conn, principal.tenant_id, supplier.counterparty_id, number, invoice_id
+        )
+        if taken is not None:
+            clash = (
+                f"the supplier's number {number} is already on invoice "
+                f"{ids.encode_id(ids.PREFIXES['invoice'], taken)}; left blank here"
+            )
+            review = f"{review}; {clash}" if review else clash
+            number = None
+    draft = rules.Draft(
+        type="supplier",
+        direction="payable",
+        currency=doc.currency,
+        number=number,
+        counterparty_id=supplier.counterparty_id,
+        issue_date=doc.issue_date,
+        due_date=doc.due_date
+        if doc.issue_date is None or doc.due_date is None or doc.due_date >= doc.issue_date
+        else None,
+        line_items=doc.lines,
+        document_ref=doc.document_url,
+        source=doc.provider,
+        source_type="system",
+    )
+    values = repository.draft_values(draft, totals)
+    values.update(repository.ingestion_values(doc, supplier, review))
+    return values
+
+
+async def _reject(
+    conn: db.Conn, principal: Principal, current: rules.Invoice, stamp: dict[str, Any]
+) -> Ingested:
+    if current.deleted_at is not None or current.status == rules.VOID:
+        return Ingested(UNCHANGED, current)
+    if current.status == rules.DRAFT:
+        values = {**stamp, "deleted_at": func.now(), "deleted_by": principal.subject}
+        return Ingested(UPDATED, await repository.update(conn, principal, current.id, values))
+    if current.amount_paid == 0:
+        values = {
+            **stamp,
+            "status": rules.VOID,
+            "voided_at": func.now(),
+            "void_reason": "rejected by the provider",
+        }
+        return Ingested(UPDATED, await repository.update(conn, principal, current.id, values))
+    note = "the provider rejected the document, but payments are allocated to the invoice"
+    updated = await repository.update(conn, principal, current.id, {**stamp, "review_reason": note})
+    return Ingested(SKIPPED, updated, note)
 
 
 async def get_live(conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID) -> rules.Invoice:

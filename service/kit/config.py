@@ -84,6 +84,11 @@ class Settings:
     secrets_keyring: str = field(default="", repr=False)
     secrets_keyring_file: Path | None = None
     webhook_allow_loopback_http: bool = False
+    yooz_base_url: str = ""
+    yooz_timeout_s: int = 10
+    poll_interval_s: int = 300
+    webhook_max_body_bytes: int = 256 * 1024
+    delivery_max_attempts: int = 8
     health_check_interval_ms: int = 1000
     health_check_timeout_ms: int = 1000
     worker_enabled: bool = True
@@ -142,6 +147,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         secrets_keyring=e.get("SECRETS_KEYRING", ""),
         secrets_keyring_file=_path(e, "SECRETS_KEYRING_FILE"),
         webhook_allow_loopback_http=_bool(e, "WEBHOOK_ALLOW_LOOPBACK_HTTP", False),
+        yooz_base_url=e.get("YOOZ_BASE_URL", "").rstrip("/"),
+        yooz_timeout_s=_int(e, "YOOZ_TIMEOUT_S", 10, minimum=1),
+        poll_interval_s=_int(e, "POLL_INTERVAL_S", 300, minimum=1),
+        webhook_max_body_bytes=_int(e, "WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
+        delivery_max_attempts=_int(e, "DELIVERY_MAX_ATTEMPTS", 8, minimum=1),
         health_check_interval_ms=_int(e, "HEALTH_CHECK_INTERVAL_MS", 1000, minimum=10),
         health_check_timeout_ms=_int(e, "HEALTH_CHECK_TIMEOUT_MS", 1000, minimum=10),
         worker_enabled=_bool(e, "WORKER_ENABLED", True),

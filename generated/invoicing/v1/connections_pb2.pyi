@@ -102,6 +102,8 @@ class Connection(_message.Message):
     LAST_ERROR_AT_FIELD_NUMBER: _builtins.int
     CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
     NEXT_POLL_AT_FIELD_NUMBER: _builtins.int
+    LAST_POLL_FIELD_NUMBER: _builtins.int
+    WEBHOOK_PATH_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, `con_` + 26 characters."""
     tenant_id: _builtins.str
@@ -132,6 +134,10 @@ class Connection(_message.Message):
     """
     consecutive_failures: _builtins.int
     """Failed polls or deliveries since the last success."""
+    webhook_path: _builtins.str
+    """Where the provider posts this connection's webhooks (inbound providers):
+    `POST /v1/invoice-connections/{id}/webhooks` on the REST port.
+    """
     @_builtins.property
     def last_polled_at(self) -> _timestamp_pb2.Timestamp:
         """Last successful poll from the provider; unset if never polled."""
@@ -159,6 +165,12 @@ class Connection(_message.Message):
         running).
         """
 
+    @_builtins.property
+    def last_poll(self) -> Global___PollSummary:
+        """The last (or running) poll: when, how many pages, and what became of the
+        documents. PollConnection returns it filled in for the poll it ran.
+        """
+
     def __init__(
         self,
         *,
@@ -179,14 +191,68 @@ class Connection(_message.Message):
         last_error_at: _timestamp_pb2.Timestamp | None = ...,
         consecutive_failures: _builtins.int = ...,
         next_poll_at: _timestamp_pb2.Timestamp | None = ...,
+        last_poll: Global___PollSummary | None = ...,
+        webhook_path: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_error_at", b"last_error_at", "last_poll", b"last_poll", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "consecutive_failures", b"consecutive_failures", "created_at", b"created_at", "deleted_at", b"deleted_at", "endpoint_url", b"endpoint_url", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "provider", b"provider", "state", b"state", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "consecutive_failures", b"consecutive_failures", "created_at", b"created_at", "deleted_at", b"deleted_at", "endpoint_url", b"endpoint_url", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_poll", b"last_poll", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "provider", b"provider", "state", b"state", "tenant_id", b"tenant_id", "updated_at", b"updated_at", "webhook_path", b"webhook_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Connection: _TypeAlias = Connection  # noqa: Y015
+
+@_typing.final
+class PollSummary(_message.Message):
+    """One poll of an inbound connection."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    FINISHED_AT_FIELD_NUMBER: _builtins.int
+    PAGES_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    UPDATED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
+    pages: _builtins.int
+    """Pages fetched."""
+    created: _builtins.int
+    """Documents that became new invoices."""
+    updated: _builtins.int
+    """Documents that changed an invoice (an update, or a rejection)."""
+    unchanged: _builtins.int
+    """Documents already applied (same or older `updated_at`)."""
+    skipped: _builtins.int
+    """Documents not applied: rejected before ingestion, malformed, or changed
+    after the invoice was issued (recorded on the invoice for review).
+    """
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When it started."""
+
+    @_builtins.property
+    def finished_at(self) -> _timestamp_pb2.Timestamp:
+        """When it finished (unset while running or after a failure)."""
+
+    def __init__(
+        self,
+        *,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        finished_at: _timestamp_pb2.Timestamp | None = ...,
+        pages: _builtins.int = ...,
+        created: _builtins.int = ...,
+        updated: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        skipped: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "finished_at", b"finished_at", "pages", b"pages", "skipped", b"skipped", "started_at", b"started_at", "unchanged", b"unchanged", "updated", b"updated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PollSummary: _TypeAlias = PollSummary  # noqa: Y015
 
 @_typing.final
 class CreateConnectionRequest(_message.Message):

@@ -96,7 +96,8 @@ class ConnectionServiceStub:
     """
     PollConnection: _grpc.UnaryUnaryMultiCallable[_connections_pb2.PollConnectionRequest, _connections_pb2.Connection]
     """Polls an inbound connection's provider now instead of at `next_poll_at`,
-    and returns the connection with its health after the poll.
+    follows its pages to the end, and returns the connection with its health
+    and `last_poll` (documents created, updated, unchanged, skipped).
     Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
     FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
     unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
@@ -170,7 +171,8 @@ class ConnectionServiceAsyncStub(ConnectionServiceStub):
     """
     PollConnection: _aio.UnaryUnaryMultiCallable[_connections_pb2.PollConnectionRequest, _connections_pb2.Connection]  # type: ignore[assignment]
     """Polls an inbound connection's provider now instead of at `next_poll_at`,
-    and returns the connection with its health after the poll.
+    follows its pages to the end, and returns the connection with its health
+    and `last_poll` (documents created, updated, unchanged, skipped).
     Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
     FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
     unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
@@ -277,7 +279,8 @@ class ConnectionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_connections_pb2.Connection, _abc.Awaitable[_connections_pb2.Connection]]:
         """Polls an inbound connection's provider now instead of at `next_poll_at`,
-        and returns the connection with its health after the poll.
+        follows its pages to the end, and returns the connection with its health
+        and `last_poll` (documents created, updated, unchanged, skipped).
         Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
         FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
         unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,

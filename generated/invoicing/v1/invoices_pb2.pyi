@@ -127,6 +127,38 @@ PAYMENT_STATUS_PAID: PaymentStatus.ValueType  # 3
 """Fully allocated."""
 Global___PaymentStatus: _TypeAlias = PaymentStatus  # noqa: Y015
 
+class _MatchStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _MatchStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MatchStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MATCH_STATUS_UNSPECIFIED: _MatchStatus.ValueType  # 0
+    """Not an ingested invoice."""
+    MATCH_STATUS_MATCHED: _MatchStatus.ValueType  # 1
+    """counterparty_id is the match."""
+    MATCH_STATUS_UNMATCHED: _MatchStatus.ValueType  # 2
+    """No counterparty has the SIRET or SIREN (or the document's are invalid)."""
+    MATCH_STATUS_AMBIGUOUS: _MatchStatus.ValueType  # 3
+    """Several establishments share the SIREN and no single head office is
+    marked.
+    """
+
+class MatchStatus(_MatchStatus, metaclass=_MatchStatusEnumTypeWrapper):
+    """How an incoming supplier was matched to a counterparty."""
+
+MATCH_STATUS_UNSPECIFIED: MatchStatus.ValueType  # 0
+"""Not an ingested invoice."""
+MATCH_STATUS_MATCHED: MatchStatus.ValueType  # 1
+"""counterparty_id is the match."""
+MATCH_STATUS_UNMATCHED: MatchStatus.ValueType  # 2
+"""No counterparty has the SIRET or SIREN (or the document's are invalid)."""
+MATCH_STATUS_AMBIGUOUS: MatchStatus.ValueType  # 3
+"""Several establishments share the SIREN and no single head office is
+marked.
+"""
+Global___MatchStatus: _TypeAlias = MatchStatus  # noqa: Y015
+
 @_typing.final
 class LineItem(_message.Message):
     """One line of an invoice. Rounding model (declared): `subtotal` =
@@ -273,6 +305,9 @@ class Invoice(_message.Message):
     VOIDED_AT_FIELD_NUMBER: _builtins.int
     VOID_REASON_FIELD_NUMBER: _builtins.int
     OVERDUE_FIELD_NUMBER: _builtins.int
+    EXTERNAL_FIELD_NUMBER: _builtins.int
+    SUPPLIER_MATCH_FIELD_NUMBER: _builtins.int
+    REVIEW_REASON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, `inv_` + 26 characters."""
     tenant_id: _builtins.str
@@ -351,6 +386,11 @@ class Invoice(_message.Message):
     """Why it was voided."""
     overdue: _builtins.bool
     """Issued, not fully paid, and due_date is before today (UTC)."""
+    review_reason: _builtins.str
+    """Why the invoice needs a person's review (e.g. the document's totals
+    disagree with its lines under the service's rounding model); empty when
+    it does not. Filter: `review_required = true`.
+    """
     @_builtins.property
     def issue_date(self) -> _date_pb2.Date:
         """Issue date; defaults to the issue day (UTC) when the invoice is issued."""
@@ -398,6 +438,18 @@ class Invoice(_message.Message):
     @_builtins.property
     def voided_at(self) -> _timestamp_pb2.Timestamp:
         """When the invoice was voided."""
+
+    @_builtins.property
+    def external(self) -> Global___ExternalDocument:
+        """Where an ingested invoice came from: the provider ("yooz") and its
+        document id; empty for invoices created through the API.
+        """
+
+    @_builtins.property
+    def supplier_match(self) -> Global___SupplierMatch:
+        """The supplier as the provider's document named it, and how it was matched
+        to a counterparty (seed 004: automatically, by SIRET then SIREN).
+        """
 
     def __init__(
         self,
@@ -451,10 +503,13 @@ class Invoice(_message.Message):
         voided_at: _timestamp_pb2.Timestamp | None = ...,
         void_reason: _builtins.str = ...,
         overdue: _builtins.bool = ...,
+        external: Global___ExternalDocument | None = ...,
+        supplier_match: Global___SupplierMatch | None = ...,
+        review_reason: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "created_at", b"created_at", "deleted_at", b"deleted_at", "due_date", b"due_date", "issue_date", b"issue_date", "issued_at", b"issued_at", "order_id", b"order_id", "paid_at", b"paid_at", "paid_date", b"paid_date", "project_sequence_id", b"project_sequence_id", "updated_at", b"updated_at", "voided_at", b"voided_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "created_at", b"created_at", "deleted_at", b"deleted_at", "due_date", b"due_date", "external", b"external", "issue_date", b"issue_date", "issued_at", b"issued_at", "order_id", b"order_id", "paid_at", b"paid_at", "paid_date", b"paid_date", "project_sequence_id", b"project_sequence_id", "supplier_match", b"supplier_match", "updated_at", b"updated_at", "voided_at", b"voided_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "id", b"id", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "external", b"external", "id", b"id", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "review_reason", b"review_reason", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "supplier_match", b"supplier_match", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
@@ -466,6 +521,88 @@ class Invoice(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__project_sequence_id) -> _WhichOneofReturnType__project_sequence_id | None: ...
 
 Global___Invoice: _TypeAlias = Invoice  # noqa: Y015
+
+@_typing.final
+class ExternalDocument(_message.Message):
+    """The provider document an ingested invoice came from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    TOTAL_EXCLUDING_TAX_FIELD_NUMBER: _builtins.int
+    TAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The provider key, e.g. "yooz"."""
+    id: _builtins.str
+    """The provider's document id."""
+    total_excluding_tax: _builtins.str
+    """The document's own figures, kept as sent (decimal strings)."""
+    tax_amount: _builtins.str
+    """The document's tax amount."""
+    total: _builtins.str
+    """The document's total."""
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """The document's `updated_at` when it was last applied."""
+
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        id: _builtins.str = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        total_excluding_tax: _builtins.str = ...,
+        tax_amount: _builtins.str = ...,
+        total: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "provider", b"provider", "tax_amount", b"tax_amount", "total", b"total", "total_excluding_tax", b"total_excluding_tax", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExternalDocument: _TypeAlias = ExternalDocument  # noqa: Y015
+
+@_typing.final
+class SupplierMatch(_message.Message):
+    """The supplier of an ingested invoice and its matching outcome."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SIRET_FIELD_NUMBER: _builtins.int
+    SIREN_FIELD_NUMBER: _builtins.int
+    status: Global___MatchStatus.ValueType
+    """Matched, unmatched or ambiguous. Filter: `match_status = UNMATCHED`."""
+    reason: _builtins.str
+    """Why (which key matched, or why none did)."""
+    name: _builtins.str
+    """The supplier's name on the document."""
+    siret: _builtins.str
+    """The SIRET on the document, as sent (possibly invalid)."""
+    siren: _builtins.str
+    """The SIREN used (the SIRET's first 9 digits, or the document's own)."""
+    def __init__(
+        self,
+        *,
+        status: Global___MatchStatus.ValueType = ...,
+        reason: _builtins.str = ...,
+        name: _builtins.str = ...,
+        siret: _builtins.str = ...,
+        siren: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason", "siren", b"siren", "siret", b"siret", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SupplierMatch: _TypeAlias = SupplierMatch  # noqa: Y015
 
 @_typing.final
 class CreateInvoiceRequest(_message.Message):

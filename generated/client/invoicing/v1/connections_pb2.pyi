@@ -102,6 +102,8 @@ class Connection(google.protobuf.message.Message):
     LAST_ERROR_AT_FIELD_NUMBER: builtins.int
     CONSECUTIVE_FAILURES_FIELD_NUMBER: builtins.int
     NEXT_POLL_AT_FIELD_NUMBER: builtins.int
+    LAST_POLL_FIELD_NUMBER: builtins.int
+    WEBHOOK_PATH_FIELD_NUMBER: builtins.int
     id: builtins.str
     """Server-assigned id, `con_` + 26 characters."""
     tenant_id: builtins.str
@@ -132,6 +134,10 @@ class Connection(google.protobuf.message.Message):
     """
     consecutive_failures: builtins.int
     """Failed polls or deliveries since the last success."""
+    webhook_path: builtins.str
+    """Where the provider posts this connection's webhooks (inbound providers):
+    `POST /v1/invoice-connections/{id}/webhooks` on the REST port.
+    """
     @property
     def last_polled_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Last successful poll from the provider; unset if never polled."""
@@ -159,6 +165,12 @@ class Connection(google.protobuf.message.Message):
         running).
         """
 
+    @property
+    def last_poll(self) -> global___PollSummary:
+        """The last (or running) poll: when, how many pages, and what became of the
+        documents. PollConnection returns it filled in for the poll it ran.
+        """
+
     def __init__(
         self,
         *,
@@ -179,11 +191,62 @@ class Connection(google.protobuf.message.Message):
         last_error_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         consecutive_failures: builtins.int = ...,
         next_poll_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        last_poll: global___PollSummary | None = ...,
+        webhook_path: builtins.str = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["active", b"active", "consecutive_failures", b"consecutive_failures", "created_at", b"created_at", "deleted_at", b"deleted_at", "endpoint_url", b"endpoint_url", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "provider", b"provider", "state", b"state", "tenant_id", b"tenant_id", "updated_at", b"updated_at"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "deleted_at", b"deleted_at", "last_error_at", b"last_error_at", "last_poll", b"last_poll", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["active", b"active", "consecutive_failures", b"consecutive_failures", "created_at", b"created_at", "deleted_at", b"deleted_at", "endpoint_url", b"endpoint_url", "etag", b"etag", "has_credentials", b"has_credentials", "has_webhook_secret", b"has_webhook_secret", "id", b"id", "last_error", b"last_error", "last_error_at", b"last_error_at", "last_poll", b"last_poll", "last_polled_at", b"last_polled_at", "next_poll_at", b"next_poll_at", "provider", b"provider", "state", b"state", "tenant_id", b"tenant_id", "updated_at", b"updated_at", "webhook_path", b"webhook_path"]) -> None: ...
 
 global___Connection = Connection
+
+@typing.final
+class PollSummary(google.protobuf.message.Message):
+    """One poll of an inbound connection."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    STARTED_AT_FIELD_NUMBER: builtins.int
+    FINISHED_AT_FIELD_NUMBER: builtins.int
+    PAGES_FIELD_NUMBER: builtins.int
+    CREATED_FIELD_NUMBER: builtins.int
+    UPDATED_FIELD_NUMBER: builtins.int
+    UNCHANGED_FIELD_NUMBER: builtins.int
+    SKIPPED_FIELD_NUMBER: builtins.int
+    pages: builtins.int
+    """Pages fetched."""
+    created: builtins.int
+    """Documents that became new invoices."""
+    updated: builtins.int
+    """Documents that changed an invoice (an update, or a rejection)."""
+    unchanged: builtins.int
+    """Documents already applied (same or older `updated_at`)."""
+    skipped: builtins.int
+    """Documents not applied: rejected before ingestion, malformed, or changed
+    after the invoice was issued (recorded on the invoice for review).
+    """
+    @property
+    def started_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it started."""
+
+    @property
+    def finished_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When it finished (unset while running or after a failure)."""
+
+    def __init__(
+        self,
+        *,
+        started_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        finished_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        pages: builtins.int = ...,
+        created: builtins.int = ...,
+        updated: builtins.int = ...,
+        unchanged: builtins.int = ...,
+        skipped: builtins.int = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["created", b"created", "finished_at", b"finished_at", "pages", b"pages", "skipped", b"skipped", "started_at", b"started_at", "unchanged", b"unchanged", "updated", b"updated"]) -> None: ...
+
+global___PollSummary = PollSummary
 
 @typing.final
 class CreateConnectionRequest(google.protobuf.message.Message):

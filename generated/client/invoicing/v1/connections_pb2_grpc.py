@@ -178,7 +178,8 @@ class ConnectionServiceServicer(object):
 
     def PollConnection(self, request, context):
         """Polls an inbound connection's provider now instead of at `next_poll_at`,
-        and returns the connection with its health after the poll.
+        follows its pages to the end, and returns the connection with its health
+        and `last_poll` (documents created, updated, unchanged, skipped).
         Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
         FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
         unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,

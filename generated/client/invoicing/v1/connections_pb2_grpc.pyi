@@ -107,7 +107,8 @@ class ConnectionServiceStub:
         invoicing.v1.connections_pb2.Connection,
     ]
     """Polls an inbound connection's provider now instead of at `next_poll_at`,
-    and returns the connection with its health after the poll.
+    follows its pages to the end, and returns the connection with its health
+    and `last_poll` (documents created, updated, unchanged, skipped).
     Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
     FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
     unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
@@ -202,7 +203,8 @@ class ConnectionServiceAsyncStub:
         invoicing.v1.connections_pb2.Connection,
     ]
     """Polls an inbound connection's provider now instead of at `next_poll_at`,
-    and returns the connection with its health after the poll.
+    follows its pages to the end, and returns the connection with its health
+    and `last_poll` (documents created, updated, unchanged, skipped).
     Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
     FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
     unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,
@@ -309,7 +311,8 @@ class ConnectionServiceServicer(metaclass=abc.ABCMeta):
         context: _ServicerContext,
     ) -> typing.Union[invoicing.v1.connections_pb2.Connection, collections.abc.Awaitable[invoicing.v1.connections_pb2.Connection]]:
         """Polls an inbound connection's provider now instead of at `next_poll_at`,
-        and returns the connection with its health after the poll.
+        follows its pages to the end, and returns the connection with its health
+        and `last_poll` (documents created, updated, unchanged, skipped).
         Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND (unknown or deleted),
         FAILED_PRECONDITION (inactive, outbound provider, credentials refused or
         unreadable), UNAVAILABLE (the provider did not answer), UNAUTHENTICATED,

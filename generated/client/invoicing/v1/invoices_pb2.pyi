@@ -127,6 +127,38 @@ PAYMENT_STATUS_PAID: PaymentStatus.ValueType  # 3
 """Fully allocated."""
 global___PaymentStatus = PaymentStatus
 
+class _MatchStatus:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _MatchStatusEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_MatchStatus.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    MATCH_STATUS_UNSPECIFIED: _MatchStatus.ValueType  # 0
+    """Not an ingested invoice."""
+    MATCH_STATUS_MATCHED: _MatchStatus.ValueType  # 1
+    """counterparty_id is the match."""
+    MATCH_STATUS_UNMATCHED: _MatchStatus.ValueType  # 2
+    """No counterparty has the SIRET or SIREN (or the document's are invalid)."""
+    MATCH_STATUS_AMBIGUOUS: _MatchStatus.ValueType  # 3
+    """Several establishments share the SIREN and no single head office is
+    marked.
+    """
+
+class MatchStatus(_MatchStatus, metaclass=_MatchStatusEnumTypeWrapper):
+    """How an incoming supplier was matched to a counterparty."""
+
+MATCH_STATUS_UNSPECIFIED: MatchStatus.ValueType  # 0
+"""Not an ingested invoice."""
+MATCH_STATUS_MATCHED: MatchStatus.ValueType  # 1
+"""counterparty_id is the match."""
+MATCH_STATUS_UNMATCHED: MatchStatus.ValueType  # 2
+"""No counterparty has the SIRET or SIREN (or the document's are invalid)."""
+MATCH_STATUS_AMBIGUOUS: MatchStatus.ValueType  # 3
+"""Several establishments share the SIREN and no single head office is
+marked.
+"""
+global___MatchStatus = MatchStatus
+
 @typing.final
 class LineItem(google.protobuf.message.Message):
     """One line of an invoice. Rounding model (declared): `subtotal` =
@@ -265,6 +297,9 @@ class Invoice(google.protobuf.message.Message):
     VOIDED_AT_FIELD_NUMBER: builtins.int
     VOID_REASON_FIELD_NUMBER: builtins.int
     OVERDUE_FIELD_NUMBER: builtins.int
+    EXTERNAL_FIELD_NUMBER: builtins.int
+    SUPPLIER_MATCH_FIELD_NUMBER: builtins.int
+    REVIEW_REASON_FIELD_NUMBER: builtins.int
     id: builtins.str
     """Server-assigned id, `inv_` + 26 characters."""
     tenant_id: builtins.str
@@ -343,6 +378,11 @@ class Invoice(google.protobuf.message.Message):
     """Why it was voided."""
     overdue: builtins.bool
     """Issued, not fully paid, and due_date is before today (UTC)."""
+    review_reason: builtins.str
+    """Why the invoice needs a person's review (e.g. the document's totals
+    disagree with its lines under the service's rounding model); empty when
+    it does not. Filter: `review_required = true`.
+    """
     @property
     def issue_date(self) -> google.type.date_pb2.Date:
         """Issue date; defaults to the issue day (UTC) when the invoice is issued."""
@@ -390,6 +430,18 @@ class Invoice(google.protobuf.message.Message):
     @property
     def voided_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """When the invoice was voided."""
+
+    @property
+    def external(self) -> global___ExternalDocument:
+        """Where an ingested invoice came from: the provider ("yooz") and its
+        document id; empty for invoices created through the API.
+        """
+
+    @property
+    def supplier_match(self) -> global___SupplierMatch:
+        """The supplier as the provider's document named it, and how it was matched
+        to a counterparty (seed 004: automatically, by SIRET then SIREN).
+        """
 
     def __init__(
         self,
@@ -443,15 +495,93 @@ class Invoice(google.protobuf.message.Message):
         voided_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
         void_reason: builtins.str = ...,
         overdue: builtins.bool = ...,
+        external: global___ExternalDocument | None = ...,
+        supplier_match: global___SupplierMatch | None = ...,
+        review_reason: builtins.str = ...,
     ) -> None: ...
-    def HasField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "created_at", b"created_at", "deleted_at", b"deleted_at", "due_date", b"due_date", "issue_date", b"issue_date", "issued_at", b"issued_at", "order_id", b"order_id", "paid_at", b"paid_at", "paid_date", b"paid_date", "project_sequence_id", b"project_sequence_id", "updated_at", b"updated_at", "voided_at", b"voided_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "id", b"id", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]) -> None: ...
+    def HasField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "created_at", b"created_at", "deleted_at", b"deleted_at", "due_date", b"due_date", "external", b"external", "issue_date", b"issue_date", "issued_at", b"issued_at", "order_id", b"order_id", "paid_at", b"paid_at", "paid_date", b"paid_date", "project_sequence_id", b"project_sequence_id", "supplier_match", b"supplier_match", "updated_at", b"updated_at", "voided_at", b"voided_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "external", b"external", "id", b"id", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "review_reason", b"review_reason", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "supplier_match", b"supplier_match", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_order_id", b"_order_id"]) -> typing.Literal["order_id"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_project_sequence_id", b"_project_sequence_id"]) -> typing.Literal["project_sequence_id"] | None: ...
 
 global___Invoice = Invoice
+
+@typing.final
+class ExternalDocument(google.protobuf.message.Message):
+    """The provider document an ingested invoice came from."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: builtins.int
+    ID_FIELD_NUMBER: builtins.int
+    UPDATED_AT_FIELD_NUMBER: builtins.int
+    TOTAL_EXCLUDING_TAX_FIELD_NUMBER: builtins.int
+    TAX_AMOUNT_FIELD_NUMBER: builtins.int
+    TOTAL_FIELD_NUMBER: builtins.int
+    provider: builtins.str
+    """The provider key, e.g. "yooz"."""
+    id: builtins.str
+    """The provider's document id."""
+    total_excluding_tax: builtins.str
+    """The document's own figures, kept as sent (decimal strings)."""
+    tax_amount: builtins.str
+    """The document's tax amount."""
+    total: builtins.str
+    """The document's total."""
+    @property
+    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """The document's `updated_at` when it was last applied."""
+
+    def __init__(
+        self,
+        *,
+        provider: builtins.str = ...,
+        id: builtins.str = ...,
+        updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        total_excluding_tax: builtins.str = ...,
+        tax_amount: builtins.str = ...,
+        total: builtins.str = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id", "provider", b"provider", "tax_amount", b"tax_amount", "total", b"total", "total_excluding_tax", b"total_excluding_tax", "updated_at", b"updated_at"]) -> None: ...
+
+global___ExternalDocument = ExternalDocument
+
+@typing.final
+class SupplierMatch(google.protobuf.message.Message):
+    """The supplier of an ingested invoice and its matching outcome."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    NAME_FIELD_NUMBER: builtins.int
+    SIRET_FIELD_NUMBER: builtins.int
+    SIREN_FIELD_NUMBER: builtins.int
+    status: global___MatchStatus.ValueType
+    """Matched, unmatched or ambiguous. Filter: `match_status = UNMATCHED`."""
+    reason: builtins.str
+    """Why (which key matched, or why none did)."""
+    name: builtins.str
+    """The supplier's name on the document."""
+    siret: builtins.str
+    """The SIRET on the document, as sent (possibly invalid)."""
+    siren: builtins.str
+    """The SIREN used (the SIRET's first 9 digits, or the document's own)."""
+    def __init__(
+        self,
+        *,
+        status: global___MatchStatus.ValueType = ...,
+        reason: builtins.str = ...,
+        name: builtins.str = ...,
+        siret: builtins.str = ...,
+        siren: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["name", b"name", "reason", b"reason", "siren", b"siren", "siret", b"siret", "status", b"status"]) -> None: ...
+
+global___SupplierMatch = SupplierMatch
 
 @typing.final
 class CreateInvoiceRequest(google.protobuf.message.Message):
