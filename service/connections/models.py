@@ -67,3 +67,15 @@ connections = Table(
         postgresql_where=text("active AND deleted_at IS NULL"),
     ),
 )
+
+
+# Which tenant a connection belongs to, for the one caller that has no token: the provider
+# posting a webhook to /v1/invoice-connections/{id}/webhooks. Ids only (a system table,
+# outside tenant RLS like the work queue); the row itself is read under RLS afterwards.
+connection_routes = Table(
+    "connection_routes",
+    metadata,
+    Column("connection_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    info={"system": True},
+)

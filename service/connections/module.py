@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from invoicing.v1 import connections_pb2
 
-from service.connections.models import connections
+from service.connections.models import connection_routes, connections
 from service.connections.servicer import ConnectionServicer
 from service.edge.modules import Module, Service, policies
 from service.kit import errors
@@ -34,6 +34,6 @@ MODULE = Module(
     services=[
         Service(SERVICE, policies(SERVICE, **PERMISSIONS, only=RPCS), ConnectionServicer),
     ],
-    tables=[connections],
+    tables=[connections, connection_routes],
     errors={"uq_connections_tenant_id_provider_active": _already_active},
 )

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from service.connections.models import connections
+from sqlalchemy import select
+
+from service.connections.models import connection_routes, connections
 from service.connections.rules import Connection
-from service.kit import db, rows
+from service.kit import db, rows, sql
 from service.kit.auth import Principal
 
 _get = rows.ScopedGet(connections, app_scoped=False)
@@ -45,6 +47,25 @@ async def update_quietly(
         .returning(*connections.c)
     )
     return from_row(await rows.returning(conn, stmt))
+
+
+async def insert_route(conn: db.Conn, tenant_id: uuid.UUID, connection_id: uuid.UUID) -> None:
+    await sql.execute(
+        conn,
+        connection_routes.insert().values(connection_id=connection_id, tenant_id=tenant_id),
+    )
+
+
+_ROUTE = sql.Prepared(
+    lambda: select(connection_routes.c.tenant_id).where(
+        connection_routes.c.connection_id == sql.param("id")
+    )
+)
+
+
+async def route_tenant(conn: db.Conn, connection_id: uuid.UUID) -> uuid.UUID | None:
+    row = await sql.fetchrow(conn, _ROUTE, {"id": connection_id})
+    return None if row is None else row["tenant_id"]
 
 
 def from_row(row: Mapping[str, Any]) -> Connection:

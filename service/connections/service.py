@@ -74,6 +74,7 @@ async def create_connection(
         _sealed(deps.keys, principal.tenant_id, connection_id, WEBHOOK_SECRET, draft.webhook_secret)
     )
     created = await repository.insert(conn, values)
+    await repository.insert_route(conn, principal.tenant_id, connection_id)
     await _schedule(conn, created)
     return view(created, deps.keys)
 
@@ -305,6 +306,28 @@ async def unscheduled(conn: db.Conn, principal: Principal, *, connection_id: uui
     connection = await repository.get(conn, principal, connection_id)
     if connection is not None and connection.next_poll_at is not None:
         await repository.update_quietly(conn, principal, connection_id, {"next_poll_at": None})
+
+
+async def tenant_of(conn: db.Conn, connection_id: uuid.UUID) -> uuid.UUID | None:
+    """The tenant of a connection, for a caller without a token (a webhook): ids only."""
+    return await repository.route_tenant(conn, connection_id)
+
+
+async def webhook_secret(
+    conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID, keys: KeyRing
+) -> Secret | None:
+    """The secret that verifies the connection's webhooks, or None when it accepts none:
+    unknown, deleted, inactive, outbound, without a secret, or one that cannot be opened."""
+    connection = await repository.get(conn, principal, connection_id)
+    if connection is None or connection.deleted_at is not None or not connection.active:
+        return None
+    if not polls(connection):
+        return None
+    try:
+        _api_key, secret = open_secrets(connection, keys)
+    except SecretUnavailable:
+        return None
+    return secret
 
 
 def last_poll(connection: Connection) -> dict[str, Any]:

@@ -10,10 +10,17 @@ one that cannot be applied is counted as skipped and logged, and the page goes o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
 import random
+import re
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -23,15 +30,20 @@ import asyncpg
 
 from service.connections import service as connections
 from service.counterparties import service as counterparties
-from service.ingestion import yooz
+from service.ingestion import repository, yooz
 from service.invoices import service as invoices
-from service.kit import db, ids
+from service.kit import db, ids, work
 from service.kit.auth import Principal
 from service.kit.deps import Deps
 from service.kit.errors import DomainError
+from service.kit.keyring import Secret
 from service.provenance import service as provenance
 
 log = logging.getLogger("service.ingestion")
+WEBHOOK_TASK = "ingestion.webhooks"
+TOLERANCE_S = 300
+EVENT_TYPES = ("invoice.created", "invoice.updated", "invoice.rejected")
+_WEBHOOK_ID = re.compile(r"[\x21-\x7e]{1,256}")
 OUTCOMES = ("created", "updated", "unchanged", "skipped")
 ProviderError = yooz.ProviderError
 _clients: dict[tuple[str, int], yooz.Client] = {}
@@ -182,3 +194,126 @@ async def ingest_document(
         return "skipped", doc.updated_at
     await conn.execute("RELEASE SAVEPOINT ingest_document")
     return result.outcome, doc.updated_at
+
+
+# ---- webhooks (Standard Webhooks, PROVIDERS.md) ----------------------------------------------
+
+
+class Rejected(Exception):
+    """A webhook refused: the HTTP status and a reason that tells nothing about secrets."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def webhook_key(secret: Secret) -> bytes:
+    text = secret.reveal()
+    if text.startswith("whsec_"):
+        try:
+            return base64.b64decode(text[len("whsec_") :], validate=True)
+        except (binascii.Error, ValueError):
+            return b""
+    return text.encode()
+
+
+def verify(
+    secret: Secret, headers: Mapping[str, str], body: bytes, *, now: float | None = None
+) -> str:
+    """The event's webhook-id once its signature and timestamp check out (Standard
+    Webhooks: HMAC-SHA256 over `id.timestamp.body`, any of the space-separated `v1,`
+    signatures, compared in constant time; the timestamp within 5 minutes)."""
+    message_id = headers.get("webhook-id", "")
+    stamp = headers.get("webhook-timestamp", "")
+    signatures = headers.get("webhook-signature", "")
+    if not _WEBHOOK_ID.fullmatch(message_id) or not stamp.isascii() or not stamp.isdigit():
+        raise Rejected(401, "missing or malformed webhook headers")
+    if len(stamp) > 12 or abs((now or time.time()) - int(stamp)) > TOLERANCE_S:
+        raise Rejected(401, "the timestamp is more than 5 minutes from now")
+    key = webhook_key(secret)
+    expected = hmac.new(key, f"{message_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    for candidate in signatures.split(" ")[:16]:
+        version, _, encoded = candidate.partition(",")
+        if version != "v1":
+            continue
+        try:
+            given = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if key and hmac.compare_digest(given, expected):
+            return message_id
+    raise Rejected(401, "no valid signature")
+
+
+async def receive_webhook(
+    database: db.Database,
+    *,
+    connection_id: uuid.UUID,
+    headers: Mapping[str, str],
+    body: bytes,
+    deps: Deps,
+) -> bool:
+    """Verify and store a webhook (before the provider hears 2xx); True if new, False for a
+    redelivery of a webhook-id already received. Raises Rejected (404 for a connection that
+    takes no webhooks: unknown, another's, inactive, deleted, without a secret)."""
+    async with db.single_statement(database) as conn:
+        tenant = await connections.tenant_of(conn, connection_id)
+    if tenant is None:
+        raise Rejected(404, "no such connection")
+    principal = _system(tenant)
+    async with db.unit_of_work(database, tenant) as conn:
+        secret = await connections.webhook_secret(
+            conn, principal, connection_id=connection_id, keys=deps.keys
+        )
+        if secret is None:
+            raise Rejected(404, "no such connection")
+        message_id = verify(secret, headers, body)
+        try:
+            event = json.loads(body)
+        except ValueError:
+            raise Rejected(400, "the body is not JSON") from None
+        if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
+            raise Rejected(400, f"the type must be one of {', '.join(EVENT_TYPES)}")
+        if not isinstance(event.get("data"), dict):
+            raise Rejected(400, "data must be the document")
+        fresh = await repository.store(
+            conn, tenant, connection_id, message_id, str(event["type"]), body
+        )
+        if fresh:
+            await work.enqueue(conn, tenant, WEBHOOK_TASK, str(connection_id), sooner=True)
+        return fresh
+
+
+async def process_webhooks(
+    conn: db.Conn, principal: Principal, *, connection_id: uuid.UUID, deps: Deps, batch: int
+) -> tuple[int, bool]:
+    """Apply up to `batch` stored events of the connection in order (each document in its
+    savepoint); returns (how many, whether more wait). A connection deleted or disabled
+    since: its events are closed unapplied (deletion stops webhook processing at once)."""
+    events = await repository.pending(conn, principal.tenant_id, connection_id, batch)
+    live = await connections.get_live_or_none(conn, principal, connection_id=connection_id)
+    for event in events:
+        if live is None or not live.active:
+            outcome = "not applied: the connection is deleted or inactive"
+        else:
+            data = json.loads(event["body"])["data"]
+            if event["event_type"] == "invoice.rejected":
+                data = {**data, "status": "rejected"}
+            outcome, _seen = await ingest_document(
+                conn, principal, connection_id=connection_id, raw=data
+            )
+        await repository.done(
+            conn, principal.tenant_id, connection_id, event["webhook_id"], outcome
+        )
+    return len(events), len(events) == batch
+
+
+def _system(tenant: uuid.UUID) -> Principal:
+    return Principal(
+        subject="system:webhooks",
+        tenant_id=tenant,
+        app_id=None,
+        workspaces=frozenset(),
+        permissions=frozenset({"system"}),
+    )

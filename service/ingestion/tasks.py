@@ -31,3 +31,11 @@ async def poll(runtime: Runtime, conn: db.Conn, principal: Principal, key: str) 
     if outcome.more:
         return TaskResult(count=count, more=True)
     return TaskResult(count=count, next_in=outcome.next_in)
+
+
+async def webhooks(runtime: Runtime, conn: db.Conn, principal: Principal, key: str) -> TaskResult:
+    """Apply the connection's stored webhook events, a batch per run, in order."""
+    count, more = await service.process_webhooks(
+        conn, principal, connection_id=uuid.UUID(key), deps=runtime.deps, batch=100
+    )
+    return TaskResult(count=count, more=more)

@@ -283,15 +283,16 @@ async def test_app_role_with_local_tenant_can_insert_own_row(
 # ---- (c) catalog audit ---------------------------------------------------------------------
 
 
-# Tables outside tenant RLS on purpose, declared with info={"system": True} (the work
-# queue: only ids and scheduling state, which the worker must see across tenants).
+# Tables outside tenant RLS on purpose, declared with info={"system": True}: the work queue
+# (ids and scheduling state, which the worker must see across tenants) and the connection
+# routes (connection id -> tenant id, for webhooks, which come without a token).
 SYSTEM_TABLES = sorted(
     name for name, table in registry.metadata().tables.items() if table.info.get("system")
 )
 
 
-def test_system_tables_are_only_the_work_queue() -> None:
-    assert SYSTEM_TABLES == ["work_items"]
+def test_system_tables_are_only_the_work_queue_and_the_connection_routes() -> None:
+    assert SYSTEM_TABLES == ["connection_routes", "work_items"]
 
 
 async def _tenant_tables(admin: asyncpg.Connection) -> list[asyncpg.Record]:
