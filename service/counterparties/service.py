@@ -23,6 +23,7 @@ from service.counterparties.rules import (
     decide,
     usable_keys,
 )
+from service.invoices import service as invoices
 from service.kit import db, errors, etags, ids, listing
 from service.kit.auth import Principal
 from service.kit.deps import Deps
@@ -34,7 +35,7 @@ __all__ = ["LISTING", "Counterparty", "CounterpartyDraft", "Identity", "Match", 
 async def create_counterparty(
     conn: db.Conn, principal: Principal, *, draft: CounterpartyDraft
 ) -> Counterparty:
-    return await repository.insert(
+    created = await repository.insert(
         conn,
         {
             "tenant_id": principal.tenant_id,
@@ -48,6 +49,9 @@ async def create_counterparty(
             "updated_by": principal.subject,
         },
     )
+    if created.siren:
+        await _rematch(conn, principal, created.siren)
+    return created
 
 
 async def get_counterparty(
@@ -81,7 +85,10 @@ async def update_counterparty(
         values["siren"] = values["siret"][:9] if values["siret"] else None
     if not values:
         return current
-    return await repository.update(conn, principal, counterparty_id, values)
+    updated = await repository.update(conn, principal, counterparty_id, values)
+    if updated.siren and (updated.siren != current.siren or "head_office" in values):
+        await _rematch(conn, principal, updated.siren)
+    return updated
 
 
 async def delete_counterparty(
@@ -98,6 +105,22 @@ async def match(conn: db.Conn, principal: Principal, identity: Identity) -> Matc
     siret, siren, note = usable_keys(identity)
     by_siret, by_siren = await repository.live_by(conn, principal, siret=siret, siren=siren)
     return decide(siret, siren, by_siret, by_siren, note)
+
+
+async def _rematch(conn: db.Conn, principal: Principal, siren: str) -> int:
+    """Ingested invoices still unmatched (or ambiguous) for this SIREN get a new decision:
+    a contractor created or corrected later is found by them (seed 004)."""
+
+    async def decide(siret: str, document_siren: str) -> invoices.SupplierOutcome:
+        found = await match(conn, principal, Identity(siret=siret, siren=document_siren))
+        return invoices.SupplierOutcome(
+            counterparty_id=found.counterparty_id,
+            status=found.status.value,
+            reason=found.reason,
+            siren=found.siren or "",
+        )
+
+    return await invoices.match_unmatched(conn, principal, siren=siren, decide=decide)
 
 
 async def _locked_live(

@@ -10,6 +10,7 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -409,3 +410,50 @@ async def test_a_worker_killed_between_pages_loses_nothing_and_applies_nothing_t
         )
     finally:
         slow.stop()
+
+
+async def test_a_contractor_created_or_corrected_later_matches_waiting_invoices(
+    api: Api, standin: StandIn
+) -> None:
+    account = key()
+    standin.put(account, sample_document(1))  # La Poste
+    connection = await api.connect(account)
+    await api.poll(connection.id)
+    assert len(await api.ingested("match_status = UNMATCHED")) == 1
+    make = api.counterparties.CreateCounterparty
+    poste = await make(
+        kpb.CreateCounterpartyRequest(
+            counterparty=kpb.Counterparty(name="La Poste", siret="35600000049837")
+        ),
+        metadata=api.md,
+    )
+    got = {i.external.id: i for i in await api.ingested()}
+    assert got["yz_doc_000001"].supplier_match.status == ipb.MATCH_STATUS_MATCHED
+    assert got["yz_doc_000001"].counterparty_id == poste.id
+    # Two establishments of one SIREN, no head office: ambiguous; marking one fixes it.
+    first = await make(
+        kpb.CreateCounterpartyRequest(
+            counterparty=kpb.Counterparty(name="Imprimerie Nord", siret="44231509000021")
+        ),
+        metadata=api.md,
+    )
+    await make(
+        kpb.CreateCounterpartyRequest(
+            counterparty=kpb.Counterparty(name="Imprimerie Sud", siret="44231509000039")
+        ),
+        metadata=api.md,
+    )
+    standin.put(account, sample_document(2, updated_at=datetime(2027, 1, 1, tzinfo=UTC)))
+    await api.poll(connection.id)  # Imprimerie's third establishment: SIREN only
+    waiting = {i.external.id: i for i in await api.ingested()}["yz_doc_000002"]
+    assert waiting.supplier_match.status == ipb.MATCH_STATUS_AMBIGUOUS
+    await api.counterparties.UpdateCounterparty(
+        kpb.UpdateCounterpartyRequest(
+            counterparty=kpb.Counterparty(id=first.id, head_office=True),
+            update_mask={"paths": ["head_office"]},
+        ),
+        metadata=api.md,
+    )
+    matched = {i.external.id: i for i in await api.ingested()}["yz_doc_000002"]
+    assert matched.supplier_match.status == ipb.MATCH_STATUS_MATCHED
+    assert matched.counterparty_id == first.id
