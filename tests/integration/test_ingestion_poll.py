@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -457,3 +458,70 @@ async def test_a_contractor_created_or_corrected_later_matches_waiting_invoices(
     matched = {i.external.id: i for i in await api.ingested()}["yz_doc_000002"]
     assert matched.supplier_match.status == ipb.MATCH_STATUS_MATCHED
     assert matched.counterparty_id == first.id
+
+
+async def test_three_workers_over_300_connections_poll_each_once_per_interval(
+    tokens: Tokens, ch: grpc.aio.Channel, database: Database, data_dir: Path
+) -> None:
+    """Three worker processes, 300 connections, a 2 s interval: measured by the stand-in,
+    no connection is ever polled by two at once, and each is polled once per interval."""
+    standin = StandIn(delay_s=0.05).start()
+    interval = 2.0
+    try:
+        stubs = connections_pb2_grpc.ConnectionServiceStub(ch)
+        accounts = [key() for _ in range(300)]
+
+        async def connect(account: str) -> None:
+            standin.put(account, sample_document(0))
+            await stubs.CreateConnection(
+                cpb.CreateConnectionRequest(provider="yooz", api_key=account),
+                metadata=tokens.md(uuid.uuid4()),
+            )
+
+        await asyncio.gather(*(connect(a) for a in accounts))
+        env = {
+            **os.environ,
+            "DATABASE_URL": database.app_url,
+            "DATA_DIR": str(data_dir),
+            "WORKER_IDLE_MS": "50",
+            "WORKER_BATCH": "20",
+            "LOG_LEVEL": "WARNING",
+            "YOOZ_BASE_URL": standin.url,
+            "POLL_INTERVAL_S": str(int(interval)),
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'generated'}",
+        }
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "service.worker",
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            for _ in range(3)
+        ]
+        started = time.monotonic()
+        await asyncio.sleep(8.0)
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            await worker.wait()
+        elapsed = time.monotonic() - started
+        polls = [standin.account(a).polls for a in accounts]
+        overlaps = [standin.account(a).most_in_flight for a in accounts]
+        assert max(overlaps) == 1, "a connection was polled by two workers at once"
+        counts = [len(p) for p in polls]
+        assert min(counts) >= 2, sorted(counts)[:5]
+        assert max(counts) <= elapsed / (interval * 0.9) + 1, sorted(counts)[-5:]
+        gaps = [b - a for p in polls for a, b in zip(p, p[1:], strict=False)]
+        assert min(gaps) >= interval * 0.9 - 0.3, min(gaps)
+        print(
+            f"\n3 workers, 300 connections, {interval:g} s interval, {elapsed:.1f} s: polls per "
+            f"connection {min(counts)}..{max(counts)} (mean {sum(counts) / len(counts):.2f}), "
+            f"gap between polls of one connection >= {min(gaps):.2f} s, at most "
+            f"{max(overlaps)} poll of one connection in flight"
+        )
+    finally:
+        standin.stop()
