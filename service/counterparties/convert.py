@@ -42,7 +42,8 @@ def counterparty_draft(message: pb.Counterparty) -> service.CounterpartyDraft:
 
 def changes(message: pb.Counterparty, paths: list[str]) -> dict[str, Any]:
     """The values the mask names (without a mask: every populated field). A VAT number is
-    checked against the SIRET given with it; the service checks it against the stored one."""
+    checked against the SIRET given with it here; the service checks the pair it leaves
+    stored (the new value of either beside the other's stored one)."""
     chosen = _paths(message, paths)
     path = "counterparty"
     out: dict[str, Any] = {}

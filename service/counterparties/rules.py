@@ -64,7 +64,7 @@ def normalize_vat(text: str, siren: str | None, field_path: str) -> str | None:
     compact = "".join(text.split()).upper()
     if compact == "":
         return None
-    if len(compact) > 20 or not compact.isascii() or not compact.isalnum():
+    if not 2 <= len(compact) <= 20 or not compact.isascii() or not compact.isalnum():
         raise errors.invalid(field_path, "must be 2..20 letters and digits", reason="INVALID_VAT")
     if compact.startswith("FR"):
         key, number = compact[2:4], compact[4:]

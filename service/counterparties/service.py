@@ -83,6 +83,16 @@ async def update_counterparty(
     values = dict(changes)
     if "siret" in values:
         values["siren"] = values["siret"][:9] if values["siret"] else None
+    # The VAT number and the SIRET must name one company, whichever of them changes.
+    siret = values.get("siret", current.siret)
+    vat = values.get("vat_number", current.vat_number)
+    if siret and vat and vat.startswith("FR") and vat[4:] != siret[:9]:
+        field = "vat_number" if "vat_number" in values else "siret"
+        raise errors.invalid(
+            f"counterparty.{field}",
+            "the French VAT number and the SIRET name different SIRENs",
+            reason="VAT_SIREN_MISMATCH",
+        )
     if not values:
         return current
     updated = await repository.update(conn, principal, counterparty_id, values)

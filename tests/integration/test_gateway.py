@@ -669,9 +669,9 @@ def _counterparty_plan(binding: Binding, variant: str, request: Json) -> Plan:
 
 
 def _connection_plan(binding: Binding, variant: str) -> Plan:
-    """Connections: each side creates its own inactive connection (two active ones would
-    conflict); reads and writes of an unknown id are the same NOT_FOUND; bad input the same
-    INVALID_ARGUMENT; PollConnection is still UNIMPLEMENTED."""
+    """Connections and provenance: each side creates its own inactive connection (two
+    active ones would conflict); reads, writes and polls of an unknown id are the same
+    NOT_FOUND; bad input the same INVALID_ARGUMENT."""
     request = _pending_request(binding)
     name = binding.rpc.name
     if name.endswith(("Counterparty", "Counterparties")):
@@ -689,16 +689,11 @@ def _connection_plan(binding: Binding, variant: str) -> Plan:
             ),
         }
         body, violated = bad.get(name, ({"id": "inv_nope"}, "id"))
-        expect = "UNIMPLEMENTED" if name == "PollConnection" else "INVALID_ARGUMENT"
-        return Plan(
-            body,
-            copy.deepcopy(body),
-            expect,
-            violated=violated if expect != "UNIMPLEMENTED" else "",
-        )
+        return Plan(body, copy.deepcopy(body), "INVALID_ARGUMENT", violated=violated)
     if name == "CreateConnection":
         request["active"] = False
-        return Plan(request, {**request, "request_id": str(uuid.uuid4())}, "OK", ignore=_PER_ROW)
+        per_row = _PER_ROW | {"webhook_path"}
+        return Plan(request, {**request, "request_id": str(uuid.uuid4())}, "OK", ignore=per_row)
     if name in ("ListConnections", "ListInvoiceProvenances"):
         return Plan(request, copy.deepcopy(request), "OK")
     if name == "CreateInvoiceProvenance":
@@ -708,8 +703,7 @@ def _connection_plan(binding: Binding, variant: str) -> Plan:
             "connection_id": ids.new_id("con")[1],
             "direction": "PROVENANCE_DIRECTION_INPUT",
         }
-    expect = "UNIMPLEMENTED" if name == "PollConnection" else "NOT_FOUND"
-    return Plan(request, copy.deepcopy(request), expect)
+    return Plan(request, copy.deepcopy(request), "NOT_FOUND")
 
 
 def _variants(binding: Binding) -> list[str]:
@@ -1394,22 +1388,6 @@ async def test_allocation_seed_paths_are_served(
     again = await http.post(f"/v1/invoices/{body['invoice_id']}:pay", json={}, headers=auth)
     error = assert_error(again, 400, "FAILED_PRECONDITION")
     assert detail(error, ERROR_INFO)["reason"] == "INVOICE_ALREADY_PAID"
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "body"),
-    [
-        ("POST", "/v1/invoice-connections/{id}:poll", {}),
-    ],
-)
-async def test_contract_only_paths_are_501(
-    http: httpx.AsyncClient, auth: dict[str, str], method: str, path: str, body: Json | None
-) -> None:
-    """PollConnection is still contract-only."""
-    path = path.replace("{id}", ids.new_id("con")[1])
-    response = await http.request(method, path, json=body, headers=auth)
-    error = assert_error(response, 501, "UNIMPLEMENTED")
-    assert detail(error, ERROR_INFO)["reason"] == "NOT_IMPLEMENTED"
 
 
 async def test_delete_returns_the_deleted_invoice(

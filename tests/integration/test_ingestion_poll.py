@@ -5,6 +5,7 @@ credentials, deletion, and a worker killed between pages."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -515,7 +516,7 @@ async def test_three_workers_over_300_connections_poll_each_once_per_interval(
         counts = [len(p) for p in polls]
         assert min(counts) >= 2, sorted(counts)[:5]
         assert max(counts) <= elapsed / (interval * 0.9) + 1, sorted(counts)[-5:]
-        gaps = [b - a for p in polls for a, b in zip(p, p[1:], strict=False)]
+        gaps = [b - a for p in polls for a, b in itertools.pairwise(p)]
         assert min(gaps) >= interval * 0.9 - 0.3, min(gaps)
         print(
             f"\n3 workers, 300 connections, {interval:g} s interval, {elapsed:.1f} s: polls per "

@@ -540,6 +540,7 @@ def test_exact_siret_wins_over_the_head_office() -> None:
     assert found.status is MatchStatus.MATCHED
     assert found.counterparty_id == exact.id
     assert found.reason == "SIRET"
+    assert found.siren == DANONE_SIREN
 
 
 def test_siret_without_exact_match_falls_back_to_its_only_establishment() -> None:
@@ -575,6 +576,7 @@ def test_several_establishments_without_a_head_office_are_ambiguous() -> None:
     )
     assert found.status is MatchStatus.AMBIGUOUS
     assert found.counterparty_id is None
+    assert found.siren == DANONE_SIREN
     assert "no head office" in found.reason and DANONE_SIREN in found.reason
     assert "2 establishments" in found.reason
 
@@ -599,6 +601,7 @@ def test_no_establishment_is_unmatched() -> None:
         found = match_identity(identity, [], [])
         assert found.status is MatchStatus.UNMATCHED
         assert found.counterparty_id is None
+        assert found.siren == DANONE_SIREN  # a contractor created later may match it
         assert DANONE_SIREN in found.reason
 
 
@@ -606,6 +609,7 @@ def test_invalid_siret_falls_back_to_a_valid_siren_keeping_the_note() -> None:
     only = party(DANONE_SIRET)
     found = match_identity(Identity("73282932000075", DANONE_SIREN), [], [only])
     assert (found.status, found.counterparty_id) == (MatchStatus.MATCHED, only.id)
+    assert found.siren == DANONE_SIREN
     assert "SIREN" in found.reason
     assert "the document's SIRET fails its check" in found.reason
 
@@ -623,6 +627,7 @@ def test_invalid_siren_is_unmatched_saying_so() -> None:
     found = match_identity(Identity(None, "732829321"), [], [party(DANONE_SIRET)])
     assert found.status is MatchStatus.UNMATCHED
     assert found.counterparty_id is None
+    assert found.siren is None
     assert "no valid SIRET or SIREN" in found.reason
     assert "the document's SIREN fails its check" in found.reason
 
@@ -631,6 +636,7 @@ def test_neither_key_is_unmatched() -> None:
     found = match_identity(Identity(None, None), [], [])
     assert found.status is MatchStatus.UNMATCHED
     assert found.counterparty_id is None
+    assert found.siren is None
     assert found.reason == "no valid SIRET or SIREN on the document"
 
 
@@ -653,6 +659,7 @@ def test_decide_invariants(
     by_siret = [establishments[0]] if (with_siret and exact and establishments) else []
     found = decide(siret, DANONE_SIREN, by_siret, establishments, "")
     heads = [c for c in establishments if c.head_office]
+    assert found.siren == DANONE_SIREN
     assert (found.counterparty_id is not None) is (found.status is MatchStatus.MATCHED)
     if by_siret:
         assert found.counterparty_id == by_siret[0].id and found.reason == "SIRET"
