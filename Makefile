@@ -8,7 +8,7 @@ BUF := .tools/node_modules/.bin/buf
 export PYTHONPATH := $(CURDIR):$(CURDIR)/generated
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test generate lint token migrate check bench clean-data install rotate-keys
+.PHONY: run test generate lint token migrate check bench clean-data install rotate-keys sandbox
 
 install: $(STAMP)
 
@@ -70,6 +70,10 @@ lint: $(STAMP) $(BUF)
 ## make token TENANT=<uuid>: a dev token with every permission (last line)
 token: $(STAMP)
 	@$(BIN)/python -m service.token $(if $(TENANT),--tenant $(TENANT)) $(if $(APP),--app $(APP))
+
+## make sandbox: a local stand-in for Yooz on 127.0.0.1:8090 (account yz_sandbox_key)
+sandbox: $(STAMP)
+	@$(BIN)/python -m sandbox.yooz
 
 ## make rotate-keys: add a key to the secrets key ring and re-encrypt every stored secret
 rotate-keys: $(STAMP)
