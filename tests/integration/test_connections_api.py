@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from invoicing.v1 import connections_pb2 as pb
 from invoicing.v1 import connections_pb2_grpc
 
+from service.kit import ids
 from service.kit.logs import JsonFormatter
 from tests.conftest import Tokens, error_info, rich_status
 from tests.factories import Code, Metadata, fails, invalid, mask
@@ -1163,14 +1164,27 @@ async def test_no_or_bad_token_is_unauthenticated(stub: Stub, md: Metadata) -> N
 # ---- PollConnection ---------------------------------------------------------------
 
 
-async def test_poll_is_not_implemented(stub: Stub, md: Metadata) -> None:
+async def test_poll_checks_the_id_the_token_and_the_connection(stub: Stub, md: Metadata) -> None:
+    """Polling itself is tested against the Yooz stand-in (test_ingestion_poll.py); here
+    the service has no YOOZ_BASE_URL: the poll fails honestly and the state says why."""
     created = await create(stub, md)
+    await fails(stub.PollConnection(pb.PollConnectionRequest(id=created.id)), Code.UNAUTHENTICATED)
+    unknown = ids.new_id("con")[1]
+    await fails(
+        stub.PollConnection(pb.PollConnectionRequest(id=unknown), metadata=md), Code.NOT_FOUND
+    )
+    await fails(
+        stub.PollConnection(pb.PollConnectionRequest(id="inv_nope"), metadata=md),
+        Code.INVALID_ARGUMENT,
+    )
     err = await fails(
         stub.PollConnection(pb.PollConnectionRequest(id=created.id), metadata=md),
-        Code.UNIMPLEMENTED,
+        Code.UNAVAILABLE,
     )
-    assert error_info(err).reason == "NOT_IMPLEMENTED"
-    await fails(stub.PollConnection(pb.PollConnectionRequest(id=created.id)), Code.UNAUTHENTICATED)
+    assert error_info(err).reason == "PROVIDER_UNAVAILABLE"
+    state = await stub.GetConnection(pb.GetConnectionRequest(id=created.id), metadata=md)
+    assert state.state == pb.CONNECTION_STATE_FAILING
+    assert state.last_error == "YOOZ_BASE_URL is not set on the service"
 
 
 # ---- idempotency ------------------------------------------------------------------
@@ -1593,14 +1607,16 @@ async def test_rest_ids_and_not_found(
     assert (await http.get(f"/v1/invoice-connections/{mine}", headers=auth)).json()["active"]
 
 
-async def test_rest_poll_is_501(http: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_rest_poll_without_a_provider_url_is_503(
+    http: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     created = await http.post(
         "/v1/invoice-connections", json={"provider": "yooz", "apiKey": canary()}, headers=auth
     )
     response = await http.post(
         f"/v1/invoice-connections/{created.json()['id']}:poll", json={}, headers=auth
     )
-    assert_rest_error(response, 501, "UNIMPLEMENTED", "NOT_IMPLEMENTED")
+    assert_rest_error(response, 503, "UNAVAILABLE", "PROVIDER_UNAVAILABLE")
 
 
 async def test_rest_permissions(

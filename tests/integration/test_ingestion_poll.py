@@ -327,8 +327,8 @@ async def test_the_worker_polls_due_connections(api: Api, standin: StandIn, runn
     from service.ingestion.module import MODULE as INGESTION
 
     assert [t.name for t in INGESTION.tasks] == [connections_service.POLL_TASK]
-    runner = Runner(running.runtime, list(INGESTION.tasks), owner="test-poller", batch=50)
-    for _ in range(20):  # pages are due again at once; other tests' connections too
+    runner = Runner(running.runtime, list(INGESTION.tasks), owner="test-poller", batch=200)
+    for _ in range(60):  # pages are due again at once; other tests' connections too
         await runner.run_once()
         if len(await api.ingested()) == 120:
             break

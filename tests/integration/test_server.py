@@ -198,26 +198,6 @@ async def test_grpcurl_without_token_reports_unauthenticated(target: str) -> Non
 # ---- pending services ---------------------------------------------------------------------
 
 
-PENDING_CALLS = [
-    (connections_pb2_grpc.ConnectionServiceStub, "PollConnection", connections_pb2),
-]
-
-
-@pytest.mark.parametrize(
-    ("stub_cls", "method", "module"), PENDING_CALLS, ids=[c[1] for c in PENDING_CALLS]
-)
-async def test_pending_service_is_unimplemented_with_reason(
-    channel: grpc.aio.Channel, md: Any, stub_cls: Any, method: str, module: Any
-) -> None:
-    request = getattr(module, f"{method}Request")()
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await getattr(stub_cls(channel), method)(request, metadata=md)
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    info = error_info(caught.value)
-    assert info.reason == "NOT_IMPLEMENTED"
-    assert info.domain == "invoicing.v1"
-
-
 async def test_pending_service_without_token_is_unauthenticated(
     channel: grpc.aio.Channel,
 ) -> None:
