@@ -7,8 +7,6 @@ same adapters.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import re
 import socket
@@ -17,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from service.kit import errors
+from service.kit import errors, webhooks
 from service.kit.keyring import Secret
 
 INBOUND = "inbound"
@@ -118,24 +116,12 @@ def check_webhook_secret(value: Secret) -> None:
             f"must be 1..{MAX_SECRET} printable characters",
             reason="INVALID_WEBHOOK_SECRET",
         )
-    if text.startswith(WHSEC) and not 24 <= len(webhook_key(value)) <= 64:
+    if text.startswith(WHSEC) and not 24 <= len(webhooks.key(value)) <= 64:
         raise errors.invalid(
             "webhook_secret",
             "a whsec_ secret must be whsec_ + base64 of 24..64 bytes",
             reason="INVALID_WEBHOOK_SECRET",
         )
-
-
-def webhook_key(secret: Secret) -> bytes:
-    """The HMAC key of a webhook secret (PROVIDERS.md): the base64 decoding after `whsec_`,
-    otherwise the secret's UTF-8 bytes. A malformed whsec_ value gives b""."""
-    text = secret.reveal()
-    if not text.startswith(WHSEC):
-        return text.encode()
-    try:
-        return base64.b64decode(text[len(WHSEC) :], validate=True)
-    except (binascii.Error, ValueError):
-        return b""
 
 
 def check_endpoint_url(url: str, allow_loopback_http: bool) -> None:

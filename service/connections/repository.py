@@ -68,5 +68,22 @@ async def route_tenant(conn: db.Conn, connection_id: uuid.UUID) -> uuid.UUID | N
     return None if row is None else row["tenant_id"]
 
 
+async def live_of(
+    conn: db.Conn, principal: Principal, providers: tuple[str, ...]
+) -> list[Connection]:
+    """The tenant's active, live connections of these providers (at most one each)."""
+    c = connections.c
+    rows = await sql.fetch(
+        conn,
+        select(connections).where(
+            c.tenant_id == principal.tenant_id,
+            c.provider.in_(providers),
+            c.active.is_(True),
+            c.deleted_at.is_(None),
+        ),
+    )
+    return [from_row(row) for row in rows]
+
+
 def from_row(row: Mapping[str, Any]) -> Connection:
     return rows.to_dataclass(Connection, row)

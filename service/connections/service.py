@@ -330,6 +330,45 @@ async def webhook_secret(
     return secret
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """An outbound connection to deliver to, its secrets opened (or why they cannot be)."""
+
+    connection_id: uuid.UUID
+    endpoint_url: str
+    api_key: Secret | None
+    webhook_secret: Secret | None
+    problem: str = ""
+
+
+def _outbound() -> tuple[str, ...]:
+    return tuple(k for k, p in providers.PROVIDERS.items() if p.direction == providers.OUTBOUND)
+
+
+async def has_outbound(conn: db.Conn, principal: Principal) -> bool:
+    return bool(await repository.live_of(conn, principal, _outbound()))
+
+
+async def delivery_targets(conn: db.Conn, principal: Principal, *, keys: KeyRing) -> list[Target]:
+    targets = []
+    for connection in await repository.live_of(conn, principal, _outbound()):
+        try:
+            api_key, secret = open_secrets(connection, keys)
+        except SecretUnavailable:
+            targets.append(
+                Target(
+                    connection.id,
+                    connection.endpoint_url,
+                    None,
+                    None,
+                    "the connection's secrets cannot be opened with the key ring",
+                )
+            )
+            continue
+        targets.append(Target(connection.id, connection.endpoint_url, api_key, secret))
+    return targets
+
+
 def last_poll(connection: Connection) -> dict[str, Any]:
     raw = connection.last_poll
     if isinstance(raw, str):

@@ -106,6 +106,9 @@ class TaskResult:
     count: int = 0
     more: bool = False
     next_in: timedelta | None = None
+    # The item's work is done for good: it is removed (for items keyed by something that
+    # is never enqueued again, such as one invoice's deliveries).
+    finished: bool = False
 
 
 TaskRun = Callable[["Runtime", db.Conn, Principal, str], Awaitable[TaskResult]]

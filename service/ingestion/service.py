@@ -14,7 +14,6 @@ import base64
 import binascii
 import collections
 import dataclasses
-import hashlib
 import hmac
 import json
 import logging
@@ -32,7 +31,7 @@ from service.connections import service as connections
 from service.counterparties import service as counterparties
 from service.ingestion import repository, yooz
 from service.invoices import service as invoices
-from service.kit import db, ids, work
+from service.kit import db, ids, webhooks, work
 from service.kit.auth import Principal
 from service.kit.deps import Deps
 from service.kit.errors import DomainError
@@ -208,16 +207,6 @@ class Rejected(Exception):
         self.reason = reason
 
 
-def webhook_key(secret: Secret) -> bytes:
-    text = secret.reveal()
-    if text.startswith("whsec_"):
-        try:
-            return base64.b64decode(text[len("whsec_") :], validate=True)
-        except (binascii.Error, ValueError):
-            return b""
-    return text.encode()
-
-
 def verify(
     secret: Secret, headers: Mapping[str, str], body: bytes, *, now: float | None = None
 ) -> str:
@@ -231,8 +220,8 @@ def verify(
         raise Rejected(401, "missing or malformed webhook headers")
     if len(stamp) > 12 or abs((now or time.time()) - int(stamp)) > TOLERANCE_S:
         raise Rejected(401, "the timestamp is more than 5 minutes from now")
-    key = webhook_key(secret)
-    expected = hmac.new(key, f"{message_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    key = webhooks.key(secret)
+    expected = webhooks.digest(secret, message_id, stamp, body)
     for candidate in signatures.split(" ")[:16]:
         version, _, encoded = candidate.partition(",")
         if version != "v1":

@@ -412,3 +412,25 @@ def _line_to_pb(line: rules.Line, currency: str) -> pb.LineItem:
         amount=format_money(line.amount, currency),
         tax_amount=format_money(line.tax_amount, currency),
     )
+
+
+DELIVERY_STATUSES = {
+    "pending": pb.DELIVERY_STATUS_PENDING,
+    "delivered": pb.DELIVERY_STATUS_DELIVERED,
+    "failed": pb.DELIVERY_STATUS_FAILED,
+}
+
+
+def delivery_to_pb(row: Any) -> pb.InvoiceDelivery:
+    return pb.InvoiceDelivery(
+        id=str(row["id"]),
+        invoice_id=ids.encode_id(INVOICE_PREFIX, row["invoice_id"]),
+        connection_id=ids.encode_id(ids.PREFIXES["connection"], row["connection_id"]),
+        status=DELIVERY_STATUSES[row["status"]],
+        attempts=row["attempts"],
+        last_status_code=row["last_status_code"] or 0,
+        last_error=row["last_error"] or "",
+        next_attempt_at=_ts(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        delivered_at=_ts(row["delivered_at"]),
+        created_at=_ts(row["created_at"]),
+    )

@@ -173,3 +173,30 @@ project_sequence_counters = Table(
     PrimaryKeyConstraint("tenant_id", "project_id", "type"),
     CheckConstraint("last_value > 0", name="positive"),
 )
+
+# Issued invoices sent to the tenant's outbound connections (provider `webhook`): one row per
+# (invoice, connection), its attempts and outcome.
+invoice_deliveries = Table(
+    "invoice_deliveries",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), nullable=False),
+    Column("invoice_id", UUID(as_uuid=True), nullable=False),
+    Column("connection_id", UUID(as_uuid=True), nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("next_attempt_at", DateTime(timezone=True), server_default=NOW),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+    Index(
+        "uq_invoice_deliveries_tenant_id_invoice_id_connection_id",
+        "tenant_id",
+        "invoice_id",
+        "connection_id",
+        unique=True,
+    ),
+)

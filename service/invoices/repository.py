@@ -15,7 +15,12 @@ from sqlalchemy import Boolean, ColumnElement, Select, and_, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from service.invoices import rules
-from service.invoices.models import invoice_number_counters, invoices, project_sequence_counters
+from service.invoices.models import (
+    invoice_deliveries,
+    invoice_number_counters,
+    invoices,
+    project_sequence_counters,
+)
 from service.kit import db, errors, sql
 from service.kit.auth import Principal
 from service.kit.money import format_decimal, format_money
@@ -461,3 +466,107 @@ def from_row(row: Mapping[str, Any]) -> rules.Invoice:
         stored_breakdown=raw_breakdown,
         ingestion=_ingestion(row) if row["external_id"] is not None else None,
     )
+
+
+# ---- deliveries ----------------------------------------------------------------------------
+
+_d = invoice_deliveries.c
+_DELIVERY_COLUMNS = (
+    _d.id,
+    _d.status,
+    _d.attempts,
+    (_d.next_attempt_at - func.now()).label("wait"),
+)
+
+
+def _build_ensure_delivery() -> Any:
+    return (
+        pg_insert(invoice_deliveries)
+        .values(
+            tenant_id=sql.param("tenant"),
+            id=sql.param("id"),
+            invoice_id=sql.param("invoice"),
+            connection_id=sql.param("connection"),
+        )
+        .on_conflict_do_nothing(index_elements=[_d.tenant_id, _d.invoice_id, _d.connection_id])
+    )
+
+
+def _build_lock_delivery() -> Any:
+    return (
+        select(*_DELIVERY_COLUMNS)
+        .where(
+            _d.tenant_id == sql.param("tenant"),
+            _d.invoice_id == sql.param("invoice"),
+            _d.connection_id == sql.param("connection"),
+        )
+        .with_for_update()
+    )
+
+
+_ENSURE_DELIVERY = sql.Prepared(_build_ensure_delivery)
+_LOCK_DELIVERY = sql.Prepared(_build_lock_delivery)
+
+
+async def delivery_for(
+    conn: db.Conn, principal: Principal, invoice_id: uuid.UUID, connection_id: uuid.UUID
+) -> asyncpg.Record:
+    """The (invoice, connection) delivery, created if new, row-locked."""
+    key = {"tenant": principal.tenant_id, "invoice": invoice_id, "connection": connection_id}
+    await sql.execute(conn, _ENSURE_DELIVERY, {**key, "id": uuid.uuid4()})
+    row = await sql.fetchrow(conn, _LOCK_DELIVERY, key)
+    assert row is not None
+    return row
+
+
+async def delivery_done(
+    conn: db.Conn, principal: Principal, delivery_id: uuid.UUID, attempts: int, code: int
+) -> None:
+    await sql.execute(
+        conn,
+        invoice_deliveries.update()
+        .where(_d.tenant_id == principal.tenant_id, _d.id == delivery_id)
+        .values(
+            status="delivered",
+            attempts=attempts,
+            last_status_code=code,
+            last_error=None,
+            next_attempt_at=None,
+            delivered_at=func.now(),
+        ),
+    )
+
+
+async def delivery_failed(
+    conn: db.Conn,
+    principal: Principal,
+    delivery_id: uuid.UUID,
+    attempts: int,
+    code: int,
+    error: str,
+    retry: Any,
+) -> None:
+    await sql.execute(
+        conn,
+        invoice_deliveries.update()
+        .where(_d.tenant_id == principal.tenant_id, _d.id == delivery_id)
+        .values(
+            status="pending" if retry is not None else "failed",
+            attempts=attempts,
+            last_status_code=code or None,
+            last_error=error[:500],
+            next_attempt_at=None if retry is None else func.now() + retry,
+        ),
+    )
+
+
+async def deliveries_of(
+    conn: db.Conn, principal: Principal, invoice_id: uuid.UUID
+) -> list[Mapping[str, Any]]:
+    rows = await sql.fetch(
+        conn,
+        select(invoice_deliveries)
+        .where(_d.tenant_id == principal.tenant_id, _d.invoice_id == invoice_id)
+        .order_by(_d.created_at, _d.id),
+    )
+    return [dict(row) for row in rows]

@@ -8,14 +8,16 @@ fields, which related-object filters such as `invoice.total` reuse) are public.
 from __future__ import annotations
 
 import dataclasses
+import random
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func
 
+from service.connections import service as connections
 from service.invoices import repository, rules
 from service.invoices.queries import INVOICES
 from service.invoices.rules import (
@@ -25,9 +27,10 @@ from service.invoices.rules import (
     Payment,
     SupplierOutcome,
 )
-from service.kit import db, errors, ids, listing
+from service.kit import db, errors, ids, listing, work
 from service.kit.auth import Principal
 from service.kit.deps import Deps
+from service.provenance import service as provenance
 
 LISTING = INVOICES
 __all__ = [
@@ -144,7 +147,97 @@ async def issue_invoice(
         values["project_sequence_id"] = await repository.next_project_sequence(
             conn, principal.tenant_id, draft.project_id, draft.type
         )
-    return await repository.update(conn, principal, invoice_id, values)
+    issued = await repository.update(conn, principal, invoice_id, values)
+    if await connections.has_outbound(conn, principal):
+        # Routed out by the worker (DELIVER_TASK), after this transaction commits.
+        await work.enqueue(conn, principal.tenant_id, DELIVER_TASK, str(invoice_id))
+    return issued
+
+
+# ---- outbound delivery (provider `webhook`) ---------------------------------------------
+
+DELIVER_TASK = "invoices.deliver"
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sent:
+    """One attempt's outcome: the HTTP status (0: no answer) and a sanitised error."""
+
+    status_code: int
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+async def deliver(
+    conn: db.Conn,
+    principal: Principal,
+    *,
+    invoice_id: uuid.UUID,
+    deps: Deps,
+    render: Any,
+    send: Any,
+) -> tuple[bool, timedelta | None]:
+    """Attempt the due deliveries of an issued invoice to every active outbound connection
+    (`render(invoice) -> bytes`, `send(target, delivery_id, body) -> Sent`, awaited).
+    A 2xx records an OUTPUT provenance row; a failure is retried with exponential backoff
+    and jitter, up to DELIVERY_MAX_ATTEMPTS. Returns (finished, next attempt in)."""
+    invoice = await repository.get(conn, principal, invoice_id)
+    if invoice is None or invoice.status != rules.ISSUED or invoice.deleted_at is not None:
+        return True, None
+    targets = await connections.delivery_targets(conn, principal, keys=deps.keys)
+    body: bytes | None = None
+    waits: list[timedelta] = []
+    for target in targets:
+        row = await repository.delivery_for(conn, principal, invoice_id, target.connection_id)
+        if row["status"] != PENDING:
+            continue
+        due_in = row["wait"]
+        if due_in is not None and due_in > timedelta(0):
+            waits.append(due_in)
+            continue
+        if target.problem:
+            sent = Sent(0, target.problem)
+        else:
+            body = body if body is not None else render(invoice)
+            sent = await send(target, row["id"], body)
+        attempts = row["attempts"] + 1
+        if sent.ok:
+            await repository.delivery_done(conn, principal, row["id"], attempts, sent.status_code)
+            await provenance.record(
+                conn,
+                principal,
+                invoice_id=invoice_id,
+                connection_id=target.connection_id,
+                direction=provenance.OUTPUT,
+            )
+            continue
+        give_up = attempts >= deps.settings.delivery_max_attempts
+        retry = None if give_up else _delivery_backoff(attempts)
+        await repository.delivery_failed(
+            conn, principal, row["id"], attempts, sent.status_code, sent.error, retry
+        )
+        if retry is not None:
+            waits.append(retry)
+    if not waits:
+        return True, None
+    return False, min(waits)
+
+
+def _delivery_backoff(attempts: int) -> timedelta:
+    """10 s, 20 s, 40 s ... capped at an hour, with full jitter over the upper half."""
+    ceiling = min(10.0 * 2 ** (attempts - 1), 3600.0)
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # noqa: S311 (jitter)
+
+
+async def list_deliveries(
+    conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID
+) -> list[Mapping[str, Any]]:
+    await get_invoice(conn, principal, invoice_id=invoice_id)
+    return await repository.deliveries_of(conn, principal, invoice_id)
 
 
 async def void_invoice(

@@ -117,3 +117,14 @@ class InvoiceServicer:
             return self._pb(paid)
 
         return await self._calls.idempotent(request, work)
+
+    async def ListInvoiceDeliveries(
+        self, request: pb.ListInvoiceDeliveriesRequest, _: Any
+    ) -> pb.ListInvoiceDeliveriesResponse:
+        invoice_id = pbconv.required_id(request.invoice_id, "invoice", "invoice_id")
+
+        async def work(conn: db.Conn, p: Principal) -> pb.ListInvoiceDeliveriesResponse:
+            rows = await service.list_deliveries(conn, p, invoice_id=invoice_id)
+            return pb.ListInvoiceDeliveriesResponse(data=[convert.delivery_to_pb(r) for r in rows])
+
+        return await self._calls.run(work)

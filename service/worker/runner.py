@@ -101,6 +101,17 @@ def _build_settle(failed: bool) -> ClauseElement:
     )
 
 
+def _build_finish() -> ClauseElement:
+    """Remove a finished item, only if the lease is still ours."""
+    return work_items.delete().where(
+        w.tenant_id == sql.param("tenant"),
+        w.task == sql.param("task"),
+        w.key == sql.param("key"),
+        w.lease_owner == sql.param("owner"),
+    )
+
+
+_FINISH = sql.Prepared(_build_finish)
 _CLAIM = sql.Prepared(_build_claim)
 _DONE = sql.Prepared(lambda: _build_settle(failed=False))
 _FAILED = sql.Prepared(lambda: _build_settle(failed=True))
@@ -222,7 +233,9 @@ class Runner:
     ) -> bool:
         params = {"tenant": tenant_id, "task": task.name, "key": key, "owner": self.owner}
         async with self._runtime.database.pool.acquire() as conn:
-            if result is not None:
+            if result is not None and result.finished:
+                status = await sql.execute(conn, _FINISH, params)
+            elif result is not None:
                 later = timedelta(0) if result.more else (result.next_in or task.every)
                 status = await sql.execute(conn, _DONE, {**params, "next": later})
             else:

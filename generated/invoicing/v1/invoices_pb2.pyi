@@ -23,6 +23,34 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _DeliveryStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeliveryStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DELIVERY_STATUS_UNSPECIFIED: _DeliveryStatus.ValueType  # 0
+    """Not used."""
+    DELIVERY_STATUS_PENDING: _DeliveryStatus.ValueType  # 1
+    """Not delivered yet; retried at `next_attempt_at`."""
+    DELIVERY_STATUS_DELIVERED: _DeliveryStatus.ValueType  # 2
+    """The endpoint answered 2xx (an OUTPUT provenance row records it)."""
+    DELIVERY_STATUS_FAILED: _DeliveryStatus.ValueType  # 3
+    """Every attempt failed (DELIVERY_MAX_ATTEMPTS); not retried."""
+
+class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper):
+    """Where a delivery stands."""
+
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus.ValueType  # 0
+"""Not used."""
+DELIVERY_STATUS_PENDING: DeliveryStatus.ValueType  # 1
+"""Not delivered yet; retried at `next_attempt_at`."""
+DELIVERY_STATUS_DELIVERED: DeliveryStatus.ValueType  # 2
+"""The endpoint answered 2xx (an OUTPUT provenance row records it)."""
+DELIVERY_STATUS_FAILED: DeliveryStatus.ValueType  # 3
+"""Every attempt failed (DELIVERY_MAX_ATTEMPTS); not retried."""
+Global___DeliveryStatus: _TypeAlias = DeliveryStatus  # noqa: Y015
+
 class _InvoiceType:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -158,6 +186,119 @@ MATCH_STATUS_AMBIGUOUS: MatchStatus.ValueType  # 3
 marked.
 """
 Global___MatchStatus: _TypeAlias = MatchStatus  # noqa: Y015
+
+@_typing.final
+class ListInvoiceDeliveriesRequest(_message.Message):
+    """Request for ListInvoiceDeliveries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
+    invoice_id: _builtins.str
+    """The invoice id."""
+    def __init__(
+        self,
+        *,
+        invoice_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["invoice_id", b"invoice_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoiceDeliveriesRequest: _TypeAlias = ListInvoiceDeliveriesRequest  # noqa: Y015
+
+@_typing.final
+class ListInvoiceDeliveriesResponse(_message.Message):
+    """Response for ListInvoiceDeliveries."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def data(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceDelivery]:
+        """One per outbound connection the invoice was (or is being) delivered to."""
+
+    def __init__(
+        self,
+        *,
+        data: _abc.Iterable[Global___InvoiceDelivery] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListInvoiceDeliveriesResponse: _TypeAlias = ListInvoiceDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class InvoiceDelivery(_message.Message):
+    """An issued invoice sent to an outbound connection's endpoint: the invoice as the REST
+    gateway renders it, signed with the connection's webhook secret (Standard Webhooks,
+    `webhook-id` = this delivery's id, the same on every attempt).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
+    CONNECTION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    LAST_STATUS_CODE_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The delivery id (a UUID): the `webhook-id` the endpoint sees."""
+    invoice_id: _builtins.str
+    """The invoice."""
+    connection_id: _builtins.str
+    """The outbound connection."""
+    status: Global___DeliveryStatus.ValueType
+    """Pending, delivered or failed."""
+    attempts: _builtins.int
+    """Attempts made so far."""
+    last_status_code: _builtins.int
+    """The HTTP status of the last attempt (0: no answer)."""
+    last_error: _builtins.str
+    """Why the last attempt failed, sanitised (never the endpoint's body)."""
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp:
+        """When the next attempt is due (pending only)."""
+
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp:
+        """When the endpoint accepted it."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the delivery was created (the invoice was issued)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        invoice_id: _builtins.str = ...,
+        connection_id: _builtins.str = ...,
+        status: Global___DeliveryStatus.ValueType = ...,
+        attempts: _builtins.int = ...,
+        last_status_code: _builtins.int = ...,
+        last_error: _builtins.str = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "connection_id", b"connection_id", "created_at", b"created_at", "delivered_at", b"delivered_at", "id", b"id", "invoice_id", b"invoice_id", "last_error", b"last_error", "last_status_code", b"last_status_code", "next_attempt_at", b"next_attempt_at", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceDelivery: _TypeAlias = InvoiceDelivery  # noqa: Y015
 
 @_typing.final
 class LineItem(_message.Message):

@@ -91,6 +91,11 @@ class InvoiceServiceStub:
                 request_serializer=invoicing_dot_v1_dot_invoices__pb2.PayInvoiceRequest.SerializeToString,
                 response_deserializer=invoicing_dot_v1_dot_invoices__pb2.Invoice.FromString,
                 _registered_method=True)
+        self.ListInvoiceDeliveries = channel.unary_unary(
+                '/invoicing.v1.InvoiceService/ListInvoiceDeliveries',
+                request_serializer=invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesRequest.SerializeToString,
+                response_deserializer=invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class InvoiceServiceServicer:
@@ -211,6 +216,16 @@ class InvoiceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListInvoiceDeliveries(self, request, context):
+        """The deliveries of an issued invoice to the tenant's outbound connections
+        (provider `webhook`): one per connection, with every attempt's outcome.
+        Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+        PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InvoiceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +273,11 @@ def add_InvoiceServiceServicer_to_server(servicer, server):
                     servicer.PayInvoice,
                     request_deserializer=invoicing_dot_v1_dot_invoices__pb2.PayInvoiceRequest.FromString,
                     response_serializer=invoicing_dot_v1_dot_invoices__pb2.Invoice.SerializeToString,
+            ),
+            'ListInvoiceDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInvoiceDeliveries,
+                    request_deserializer=invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesRequest.FromString,
+                    response_serializer=invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -515,6 +535,33 @@ class InvoiceService:
             '/invoicing.v1.InvoiceService/PayInvoice',
             invoicing_dot_v1_dot_invoices__pb2.PayInvoiceRequest.SerializeToString,
             invoicing_dot_v1_dot_invoices__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInvoiceDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/invoicing.v1.InvoiceService/ListInvoiceDeliveries',
+            invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesRequest.SerializeToString,
+            invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -112,6 +112,12 @@ class InvoiceServiceStub:
     already paid, amount exceeds amount due, no exchange rate for the pair and
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
+    ListInvoiceDeliveries: _grpc.UnaryUnaryMultiCallable[_invoices_pb2.ListInvoiceDeliveriesRequest, _invoices_pb2.ListInvoiceDeliveriesResponse]
+    """The deliveries of an issued invoice to the tenant's outbound connections
+    (provider `webhook`): one per connection, with every attempt's outcome.
+    Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+    PERMISSION_DENIED.
+    """
 
 @_typing.type_check_only
 class InvoiceServiceAsyncStub(InvoiceServiceStub):
@@ -196,6 +202,12 @@ class InvoiceServiceAsyncStub(InvoiceServiceStub):
     different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
     already paid, amount exceeds amount due, no exchange rate for the pair and
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+    ListInvoiceDeliveries: _aio.UnaryUnaryMultiCallable[_invoices_pb2.ListInvoiceDeliveriesRequest, _invoices_pb2.ListInvoiceDeliveriesResponse]  # type: ignore[assignment]
+    """The deliveries of an issued invoice to the tenant's outbound connections
+    (provider `webhook`): one per connection, with every attempt's outcome.
+    Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+    PERMISSION_DENIED.
     """
 
 class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -332,6 +344,18 @@ class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
         different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
         already paid, amount exceeds amount due, no exchange rate for the pair and
         date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def ListInvoiceDeliveries(
+        self,
+        request: _invoices_pb2.ListInvoiceDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_invoices_pb2.ListInvoiceDeliveriesResponse, _abc.Awaitable[_invoices_pb2.ListInvoiceDeliveriesResponse]]:
+        """The deliveries of an issued invoice to the tenant's outbound connections
+        (provider `webhook`): one per connection, with every attempt's outcome.
+        Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+        PERMISSION_DENIED.
         """
 
 def add_InvoiceServiceServicer_to_server(servicer: InvoiceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -23,6 +23,34 @@ else:
 
 DESCRIPTOR: google.protobuf.descriptor.FileDescriptor
 
+class _DeliveryStatus:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _DeliveryStatusEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_DeliveryStatus.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    DELIVERY_STATUS_UNSPECIFIED: _DeliveryStatus.ValueType  # 0
+    """Not used."""
+    DELIVERY_STATUS_PENDING: _DeliveryStatus.ValueType  # 1
+    """Not delivered yet; retried at `next_attempt_at`."""
+    DELIVERY_STATUS_DELIVERED: _DeliveryStatus.ValueType  # 2
+    """The endpoint answered 2xx (an OUTPUT provenance row records it)."""
+    DELIVERY_STATUS_FAILED: _DeliveryStatus.ValueType  # 3
+    """Every attempt failed (DELIVERY_MAX_ATTEMPTS); not retried."""
+
+class DeliveryStatus(_DeliveryStatus, metaclass=_DeliveryStatusEnumTypeWrapper):
+    """Where a delivery stands."""
+
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus.ValueType  # 0
+"""Not used."""
+DELIVERY_STATUS_PENDING: DeliveryStatus.ValueType  # 1
+"""Not delivered yet; retried at `next_attempt_at`."""
+DELIVERY_STATUS_DELIVERED: DeliveryStatus.ValueType  # 2
+"""The endpoint answered 2xx (an OUTPUT provenance row records it)."""
+DELIVERY_STATUS_FAILED: DeliveryStatus.ValueType  # 3
+"""Every attempt failed (DELIVERY_MAX_ATTEMPTS); not retried."""
+global___DeliveryStatus = DeliveryStatus
+
 class _InvoiceType:
     ValueType = typing.NewType("ValueType", builtins.int)
     V: typing_extensions.TypeAlias = ValueType
@@ -158,6 +186,108 @@ MATCH_STATUS_AMBIGUOUS: MatchStatus.ValueType  # 3
 marked.
 """
 global___MatchStatus = MatchStatus
+
+@typing.final
+class ListInvoiceDeliveriesRequest(google.protobuf.message.Message):
+    """Request for ListInvoiceDeliveries."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    INVOICE_ID_FIELD_NUMBER: builtins.int
+    invoice_id: builtins.str
+    """The invoice id."""
+    def __init__(
+        self,
+        *,
+        invoice_id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["invoice_id", b"invoice_id"]) -> None: ...
+
+global___ListInvoiceDeliveriesRequest = ListInvoiceDeliveriesRequest
+
+@typing.final
+class ListInvoiceDeliveriesResponse(google.protobuf.message.Message):
+    """Response for ListInvoiceDeliveries."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: builtins.int
+    @property
+    def data(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___InvoiceDelivery]:
+        """One per outbound connection the invoice was (or is being) delivered to."""
+
+    def __init__(
+        self,
+        *,
+        data: collections.abc.Iterable[global___InvoiceDelivery] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["data", b"data"]) -> None: ...
+
+global___ListInvoiceDeliveriesResponse = ListInvoiceDeliveriesResponse
+
+@typing.final
+class InvoiceDelivery(google.protobuf.message.Message):
+    """An issued invoice sent to an outbound connection's endpoint: the invoice as the REST
+    gateway renders it, signed with the connection's webhook secret (Standard Webhooks,
+    `webhook-id` = this delivery's id, the same on every attempt).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    INVOICE_ID_FIELD_NUMBER: builtins.int
+    CONNECTION_ID_FIELD_NUMBER: builtins.int
+    STATUS_FIELD_NUMBER: builtins.int
+    ATTEMPTS_FIELD_NUMBER: builtins.int
+    LAST_STATUS_CODE_FIELD_NUMBER: builtins.int
+    LAST_ERROR_FIELD_NUMBER: builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: builtins.int
+    DELIVERED_AT_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    """The delivery id (a UUID): the `webhook-id` the endpoint sees."""
+    invoice_id: builtins.str
+    """The invoice."""
+    connection_id: builtins.str
+    """The outbound connection."""
+    status: global___DeliveryStatus.ValueType
+    """Pending, delivered or failed."""
+    attempts: builtins.int
+    """Attempts made so far."""
+    last_status_code: builtins.int
+    """The HTTP status of the last attempt (0: no answer)."""
+    last_error: builtins.str
+    """Why the last attempt failed, sanitised (never the endpoint's body)."""
+    @property
+    def next_attempt_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the next attempt is due (pending only)."""
+
+    @property
+    def delivered_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the endpoint accepted it."""
+
+    @property
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """When the delivery was created (the invoice was issued)."""
+
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+        invoice_id: builtins.str = ...,
+        connection_id: builtins.str = ...,
+        status: global___DeliveryStatus.ValueType = ...,
+        attempts: builtins.int = ...,
+        last_status_code: builtins.int = ...,
+        last_error: builtins.str = ...,
+        next_attempt_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        delivered_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "delivered_at", b"delivered_at", "next_attempt_at", b"next_attempt_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["attempts", b"attempts", "connection_id", b"connection_id", "created_at", b"created_at", "delivered_at", b"delivered_at", "id", b"id", "invoice_id", b"invoice_id", "last_error", b"last_error", "last_status_code", b"last_status_code", "next_attempt_at", b"next_attempt_at", "status", b"status"]) -> None: ...
+
+global___InvoiceDelivery = InvoiceDelivery
 
 @typing.final
 class LineItem(google.protobuf.message.Message):

@@ -136,6 +136,16 @@ class InvoiceServiceStub:
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
+    ListInvoiceDeliveries: grpc.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.ListInvoiceDeliveriesRequest,
+        invoicing.v1.invoices_pb2.ListInvoiceDeliveriesResponse,
+    ]
+    """The deliveries of an issued invoice to the tenant's outbound connections
+    (provider `webhook`): one per connection, with every attempt's outcome.
+    Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+    PERMISSION_DENIED.
+    """
+
 class InvoiceServiceAsyncStub:
     """Accounts receivable and payable invoices: the system of record.
 
@@ -252,6 +262,16 @@ class InvoiceServiceAsyncStub:
     different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
     already paid, amount exceeds amount due, no exchange rate for the pair and
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
+    ListInvoiceDeliveries: grpc.aio.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.ListInvoiceDeliveriesRequest,
+        invoicing.v1.invoices_pb2.ListInvoiceDeliveriesResponse,
+    ]
+    """The deliveries of an issued invoice to the tenant's outbound connections
+    (provider `webhook`): one per connection, with every attempt's outcome.
+    Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+    PERMISSION_DENIED.
     """
 
 class InvoiceServiceServicer(metaclass=abc.ABCMeta):
@@ -388,6 +408,18 @@ class InvoiceServiceServicer(metaclass=abc.ABCMeta):
         different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
         already paid, amount exceeds amount due, no exchange rate for the pair and
         date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def ListInvoiceDeliveries(
+        self,
+        request: invoicing.v1.invoices_pb2.ListInvoiceDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[invoicing.v1.invoices_pb2.ListInvoiceDeliveriesResponse, collections.abc.Awaitable[invoicing.v1.invoices_pb2.ListInvoiceDeliveriesResponse]]:
+        """The deliveries of an issued invoice to the tenant's outbound connections
+        (provider `webhook`): one per connection, with every attempt's outcome.
+        Errors: INVALID_ARGUMENT (malformed id), NOT_FOUND, UNAUTHENTICATED,
+        PERMISSION_DENIED.
         """
 
 def add_InvoiceServiceServicer_to_server(servicer: InvoiceServiceServicer, server: typing.Union[grpc.Server, grpc.aio.Server]) -> None: ...
