@@ -77,7 +77,12 @@ class Hooks:
             )
 
     async def process(self) -> None:
-        runner = Runner(self.server.runtime, list(INGESTION.tasks[1:]), owner="hooks", batch=50)
+        runner = Runner(
+            self.server.runtime,
+            [t for t in INGESTION.tasks if t.name == "ingestion.webhooks"],
+            owner="hooks",
+            batch=50,
+        )
         for _ in range(10):
             if await runner.run_once() == 0:
                 return

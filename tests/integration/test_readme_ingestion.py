@@ -87,7 +87,12 @@ async def test_readme_ingestion_walkthrough_runs_verbatim(
     assert invoices[0]["counterparty_id"] == counterparty["id"]
     assert pushed == {"status": 202}
     # The worker applies the stored webhook.
-    runner = Runner(server.runtime, list(INGESTION.tasks[1:]), owner="readme", batch=50)
+    runner = Runner(
+        server.runtime,
+        [t for t in INGESTION.tasks if t.name == "ingestion.webhooks"],
+        owner="readme",
+        batch=50,
+    )
     await runner.run_once()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         stub = invoices_pb2_grpc.InvoiceServiceStub(channel)
