@@ -69,22 +69,12 @@ def changes(request: pb.UpdateConnectionRequest) -> service.Changes:
 
 
 def _paths(request: pb.UpdateConnectionRequest) -> set[str]:
-    paths = list(request.update_mask.paths)
-    if not paths:
-        return {p for p in PATHS if request.HasField(p)}  # type: ignore[arg-type]
-    if paths == ["*"]:
-        return set(PATHS)
-    for path in paths:
-        if path not in PATHS:
-            kind = "read-only" if path in READ_ONLY else "unknown"
-            shown = path[:64]
-            raise errors.invalid(
-                "update_mask",
-                f"{kind} path {shown!r}; updatable: {', '.join(PATHS)}",
-                reason="INVALID_UPDATE_MASK",
-                path=shown,
-            )
-    return set(paths)
+    return pbconv.mask_paths(
+        list(request.update_mask.paths),
+        PATHS,
+        READ_ONLY,
+        lambda: {p for p in PATHS if request.HasField(p)},  # type: ignore[arg-type]
+    )
 
 
 def connection_to_pb(v: service.View) -> pb.Connection:

@@ -66,21 +66,11 @@ def changes(message: pb.Counterparty, paths: list[str]) -> dict[str, Any]:
 
 
 def _paths(message: pb.Counterparty, paths: list[str]) -> set[str]:
-    if not paths:
+    def present() -> set[str]:
         populated = {p for p in PATHS if p != "head_office" and getattr(message, p) != ""}
         return populated | ({"head_office"} if message.head_office else set())
-    if paths == ["*"]:
-        return set(PATHS)
-    for path in paths:
-        if path not in PATHS:
-            kind = "read-only" if path in READ_ONLY else "unknown"
-            raise errors.invalid(
-                "update_mask",
-                f"{kind} path {path[:64]!r}; updatable: {', '.join(PATHS)}",
-                reason="INVALID_UPDATE_MASK",
-                path=path[:64],
-            )
-    return set(paths)
+
+    return pbconv.mask_paths(paths, PATHS, READ_ONLY, present)
 
 
 def counterparty_to_pb(c: service.Counterparty) -> pb.Counterparty:

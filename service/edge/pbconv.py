@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -120,3 +120,29 @@ def _value(value: struct_pb2.Value, field_path: str) -> Any:
     if kind in ("string_value", "bool_value"):
         return getattr(value, kind)
     return None
+
+
+def mask_paths(
+    paths: Sequence[str],
+    updatable: Sequence[str],
+    read_only: Sequence[str],
+    present: Callable[[], set[str]],
+) -> set[str]:
+    """The fields an update names: its mask's paths (`*`: every updatable field), or
+    without a mask the fields the request populates (`present()`). A path that is read-only
+    or unknown is INVALID_ARGUMENT on `update_mask`."""
+    if not paths:
+        return present()
+    if list(paths) == ["*"]:
+        return set(updatable)
+    for path in paths:
+        if path not in updatable:
+            kind = "read-only" if path in read_only else "unknown"
+            shown = path[:64]
+            raise errors.invalid(
+                "update_mask",
+                f"{kind} path {shown!r}; updatable: {', '.join(updatable)}",
+                reason="INVALID_UPDATE_MASK",
+                path=shown,
+            )
+    return set(paths)

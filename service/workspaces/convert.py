@@ -8,7 +8,6 @@ from typing import Any
 from invoicing.v1 import allocations_pb2 as pb
 
 from service.edge import pbconv
-from service.kit import errors
 from service.workspaces import service
 
 PATHS = ("accounting_currency", "name")
@@ -30,20 +29,12 @@ def settings_changes(
 
 
 def _paths(settings: pb.WorkspaceSettings, paths: list[str], has_mask: bool) -> set[str]:
-    if not has_mask or not paths:
-        return {p for p in PATHS if getattr(settings, p) != ""}
-    if paths == ["*"]:
-        return set(PATHS)
-    for path in paths:
-        if path not in PATHS:
-            kind = "read-only" if path in READ_ONLY else "unknown"
-            raise errors.invalid(
-                "update_mask",
-                f"{kind} path {path[:64]!r}; updatable: {', '.join(PATHS)}",
-                reason="INVALID_UPDATE_MASK",
-                path=path[:64],
-            )
-    return set(paths)
+    return pbconv.mask_paths(
+        paths if has_mask else [],
+        PATHS,
+        READ_ONLY,
+        lambda: {p for p in PATHS if getattr(settings, p) != ""},
+    )
 
 
 def settings_to_pb(s: service.Settings) -> pb.WorkspaceSettings:
