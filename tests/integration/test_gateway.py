@@ -336,6 +336,11 @@ async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Meta
             expect = expect if not authenticated else "INVALID_ARGUMENT"
         elif name == "UpdateInvoice":
             request = {"invoice": {"id": UNKNOWN_ID, "notes": "x"}, "update_mask": "notes"}
+        elif name == "ListInvoiceDeliveries":
+            request = {"invoice_id": UNKNOWN_ID}
+            if variant == "invalid":
+                request = {"invoice_id": "inv_nope"}
+                expect = "INVALID_ARGUMENT"
         return Plan(request, copy.deepcopy(request), expect, authenticated=authenticated)
 
     async def each(state: str, extra: Json) -> tuple[Json, Json]:
@@ -349,6 +354,9 @@ async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Meta
         )
     if name == "GetInvoice":
         shared = {"id": await fresh(invoices, md)}
+        return Plan(shared, dict(shared), "OK")
+    if name == "ListInvoiceDeliveries":
+        shared = {"invoice_id": await fresh(invoices, md, "issued")}
         return Plan(shared, dict(shared), "OK")
     if name == "ListInvoices":
         for _ in range(3):

@@ -220,6 +220,7 @@ _SEED_STATE = {
     "VoidInvoice": "issued",
     "UndeleteInvoice": "deleted",
     "PayInvoice": "issued",
+    "ListInvoiceDeliveries": "issued",
 }
 
 
