@@ -6,16 +6,20 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from service.ingestion.models import webhook_events
 from service.kit import db, sql
+from service.kit.work import work_items
 
 _e = webhook_events.c
 
-_STORE = sql.Prepared(
-    lambda: (
+
+def _build_store(task: str) -> Any:
+    """Store the event and, if it is new, make the connection's processing item due (one
+    statement: the webhook's answer waits for it)."""
+    stored = (
         pg_insert(webhook_events)
         .values(
             tenant_id=sql.param("tenant"),
@@ -26,8 +30,28 @@ _STORE = sql.Prepared(
         )
         .on_conflict_do_nothing(index_elements=[_e.tenant_id, _e.connection_id, _e.webhook_id])
         .returning(_e.received_at)
+        .cte("stored")
     )
-)
+    w = work_items.c
+    due = (
+        pg_insert(work_items)
+        .from_select(
+            ["tenant_id", "task", "key", "due_at"],
+            select(
+                sql.param("tenant", w.tenant_id.type),
+                literal(task),
+                cast(sql.param("connection", _e.connection_id.type), Text),
+                func.now(),
+            ).where(exists(select(stored.c.received_at))),
+        )
+        .on_conflict_do_update(
+            index_elements=[w.tenant_id, w.task, w.key],
+            set_={"due_at": func.least(w.due_at, func.now())},
+        )
+        .cte("due")
+    )
+    return select(func.count()).select_from(stored).add_cte(due)
+
 
 _PENDING = sql.Prepared(
     lambda: (
@@ -56,6 +80,9 @@ _DONE = sql.Prepared(
 )
 
 
+_STORES: dict[str, sql.Prepared] = {}
+
+
 async def store(
     conn: db.Conn,
     tenant_id: uuid.UUID,
@@ -63,8 +90,13 @@ async def store(
     webhook_id: str,
     event_type: str,
     body: bytes,
+    *,
+    task: str,
 ) -> bool:
-    """Store an event; False when this webhook-id was already received (a redelivery)."""
+    """Store an event and wake its processing; False when this webhook-id was already
+    received (a redelivery: nothing changes)."""
+    if task not in _STORES:
+        _STORES[task] = sql.Prepared(lambda: _build_store(task))
     params = {
         "tenant": tenant_id,
         "connection": connection_id,
@@ -72,7 +104,7 @@ async def store(
         "type": event_type,
         "body": body,
     }
-    return await sql.fetchrow(conn, _STORE, params) is not None
+    return bool(await sql.fetchval(conn, _STORES[task], params))
 
 
 async def pending(

@@ -31,7 +31,7 @@ from service.connections import service as connections
 from service.counterparties import service as counterparties
 from service.ingestion import repository, yooz
 from service.invoices import service as invoices
-from service.kit import db, ids, webhooks, work
+from service.kit import db, ids, webhooks
 from service.kit.auth import Principal
 from service.kit.deps import Deps
 from service.kit.errors import DomainError
@@ -156,6 +156,9 @@ async def ingest_document(
             },
         )
         return "skipped", None
+    seen = await invoices.applied_at(conn, principal, doc.provider, doc.external_id)
+    if seen is not None and doc.updated_at <= seen:
+        return "unchanged", doc.updated_at  # already applied: no matching, no lock
     await conn.execute("SAVEPOINT ingest_document")
     try:
         match = await counterparties.match(
@@ -207,6 +210,11 @@ class Rejected(Exception):
         self.reason = reason
 
 
+# connection id -> tenant id: immutable, so cached (whether the connection takes webhooks
+# is read from its row on every request).
+_tenants: dict[uuid.UUID, uuid.UUID] = {}
+
+
 def verify(
     secret: Secret, headers: Mapping[str, str], body: bytes, *, now: float | None = None
 ) -> str:
@@ -246,10 +254,15 @@ async def receive_webhook(
     """Verify and store a webhook (before the provider hears 2xx); True if new, False for a
     redelivery of a webhook-id already received. Raises Rejected (404 for a connection that
     takes no webhooks: unknown, another's, inactive, deleted, without a secret)."""
-    async with db.single_statement(database) as conn:
-        tenant = await connections.tenant_of(conn, connection_id)
+    tenant = _tenants.get(connection_id)
     if tenant is None:
-        raise Rejected(404, "no such connection")
+        async with db.single_statement(database) as conn:
+            tenant = await connections.tenant_of(conn, connection_id)
+        if tenant is None:
+            raise Rejected(404, "no such connection")
+        if len(_tenants) >= 100_000:
+            _tenants.clear()
+        _tenants[connection_id] = tenant  # a connection never changes tenant
     principal = _system(tenant)
     async with db.unit_of_work(database, tenant) as conn:
         secret = await connections.webhook_secret(
@@ -266,12 +279,9 @@ async def receive_webhook(
             raise Rejected(400, f"the type must be one of {', '.join(EVENT_TYPES)}")
         if not isinstance(event.get("data"), dict):
             raise Rejected(400, "data must be the document")
-        fresh = await repository.store(
-            conn, tenant, connection_id, message_id, str(event["type"]), body
+        return await repository.store(
+            conn, tenant, connection_id, message_id, str(event["type"]), body, task=WEBHOOK_TASK
         )
-        if fresh:
-            await work.enqueue(conn, tenant, WEBHOOK_TASK, str(connection_id), sooner=True)
-        return fresh
 
 
 async def process_webhooks(

@@ -344,6 +344,21 @@ def _build_by_external() -> Any:
 
 
 _BY_EXTERNAL = sql.Prepared(_build_by_external)
+_APPLIED = sql.Prepared(
+    lambda: select(invoices.c.external_updated_at).where(
+        invoices.c.tenant_id == sql.param("tenant"),
+        invoices.c.external_provider == sql.param("provider"),
+        invoices.c.external_id == sql.param("external_id"),
+    )
+)
+
+
+async def external_updated_at(
+    conn: db.Conn, tenant_id: uuid.UUID, provider: str, external_id: str
+) -> datetime | None:
+    params = {"tenant": tenant_id, "provider": provider, "external_id": external_id}
+    row = await sql.fetchrow(conn, _APPLIED, params)
+    return None if row is None else row["external_updated_at"]
 
 
 async def lock_external(

@@ -349,6 +349,14 @@ async def ingest(
     return Ingested(UPDATED, await repository.update(conn, principal, current.id, values))
 
 
+async def applied_at(
+    conn: db.Conn, principal: Principal, provider: str, external_id: str
+) -> datetime | None:
+    """The `updated_at` of a provider's document as last applied (None: never ingested),
+    so that a document seen again costs one indexed read."""
+    return await repository.external_updated_at(conn, principal.tenant_id, provider, external_id)
+
+
 async def match_unmatched(
     conn: db.Conn,
     principal: Principal,
