@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, any_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from service.connections.models import connection_routes, connections
 from service.connections.rules import Connection
@@ -68,21 +69,26 @@ async def route_tenant(conn: db.Conn, connection_id: uuid.UUID) -> uuid.UUID | N
     return None if row is None else row["tenant_id"]
 
 
+def _build_live_of() -> Any:
+    c = connections.c
+    return select(connections).where(
+        c.tenant_id == sql.param("tenant"),
+        c.provider == any_(sql.param("providers", ARRAY(Text()))),
+        c.active.is_(True),
+        c.deleted_at.is_(None),
+    )
+
+
+_LIVE_OF = sql.Prepared(_build_live_of)
+
+
 async def live_of(
     conn: db.Conn, principal: Principal, providers: tuple[str, ...]
 ) -> list[Connection]:
-    """The tenant's active, live connections of these providers (at most one each)."""
-    c = connections.c
-    rows = await sql.fetch(
-        conn,
-        select(connections).where(
-            c.tenant_id == principal.tenant_id,
-            c.provider.in_(providers),
-            c.active.is_(True),
-            c.deleted_at.is_(None),
-        ),
-    )
-    return [from_row(row) for row in rows]
+    """The tenant's active, live connections of these providers (at most one each; the
+    partial unique index answers it). Compiled once: every IssueInvoice asks it."""
+    params = {"tenant": principal.tenant_id, "providers": list(providers)}
+    return [from_row(row) for row in await sql.fetch(conn, _LIVE_OF, params)]
 
 
 def from_row(row: Mapping[str, Any]) -> Connection:
