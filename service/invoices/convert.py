@@ -6,7 +6,8 @@ business rules live in `rules.py`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
@@ -29,7 +30,7 @@ _pb_date = pbconv.pb_date
 _date = pbconv.date_from_pb
 text = pbconv.text
 INVOICE_PREFIX = ids.PREFIXES["invoice"]
-MAX_LINES = 500
+MAX_LINES = rules.MAX_LINES
 MAX_TAGS = 50
 QUANTITY_PLACES = 6
 PRICE_PLACES = 6
@@ -62,8 +63,17 @@ OUTPUT_ONLY = frozenset(
         "voided_at",
         "void_reason",
         "overdue",
+        "external",
+        "supplier_match",
+        "review_reason",
+        "parent_id",
+        "is_aggregation_parent",
+        "related",
     }
 )
+MAX_ATTACHMENTS = 20
+_CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,63}/[a-z0-9!#$&^_.+-]{1,63}", re.IGNORECASE)
+_URL_SCHEMES = ("https://", "s3://", "gs://")
 COUNTERPARTY_PATHS = ("counterparty_id", "account_id", "vendor_id")
 WRITABLE = rules.DRAFT_FIELDS | set(COUNTERPARTY_PATHS) | set(CHECKED_TOTALS)
 
@@ -265,7 +275,56 @@ def _source_type(invoice: pb.Invoice) -> str:
     return SOURCE_TYPES[invoice.source_type]
 
 
+def _short_id(value: str, field_path: str) -> str | None:
+    cleaned = text(value.strip(), field_path, max_length=100)
+    return cleaned or None
+
+
+def _attachments(invoice: pb.Invoice) -> tuple[rules.Attachment, ...]:
+    if len(invoice.attachments) > MAX_ATTACHMENTS:
+        raise errors.invalid(
+            "invoice.attachments",
+            f"at most {MAX_ATTACHMENTS} attachments",
+            reason="TOO_MANY",
+            maxItems=str(MAX_ATTACHMENTS),
+        )
+    found = []
+    for index, item in enumerate(invoice.attachments):
+        path = f"invoice.attachments[{index}]"
+        name = text(item.name.strip(), f"{path}.name", max_length=255)
+        if not name:
+            raise errors.invalid(f"{path}.name", "is required", reason="REQUIRED")
+        content_type = item.content_type.strip()
+        if content_type and not _CONTENT_TYPE.fullmatch(content_type):
+            raise errors.invalid(
+                f"{path}.content_type",
+                "must be a MIME type like application/pdf",
+                reason="INVALID_CONTENT_TYPE",
+            )
+        if item.size_bytes < 0:
+            raise errors.invalid(
+                f"{path}.size_bytes", "must not be negative", reason="OUT_OF_RANGE"
+            )
+        url = text(item.url.strip(), f"{path}.url", max_length=2048)
+        scheme = url.split(":", 1)[0] + "://" if "://" in url else ""
+        if not url or any(ch.isspace() for ch in url) or (scheme and scheme not in _URL_SCHEMES):
+            raise errors.invalid(
+                f"{path}.url",
+                "must be an https:// (or s3://, gs://) URL or a storage path",
+                reason="INVALID_URL",
+            )
+        if not scheme and ":" in url.split("/", 1)[0]:
+            raise errors.invalid(f"{path}.url", "has an unsupported scheme", reason="INVALID_URL")
+        found.append(rules.Attachment(name, content_type.lower(), item.size_bytes or None, url))
+    return tuple(found)
+
+
 DECODERS: dict[str, Any] = {
+    "job_id": lambda i: _short_id(i.job_id, "invoice.job_id"),
+    "flex_transaction_id": lambda i: _short_id(
+        i.flex_transaction_id, "invoice.flex_transaction_id"
+    ),
+    "attachments": _attachments,
     "type": _type,
     "direction": _direction,
     "number": _number,
@@ -287,7 +346,12 @@ DECODERS: dict[str, Any] = {
 # ---- encoding ---------------------------------------------------------------------
 
 
-def invoice_to_pb(inv: rules.Invoice, *, today: date) -> pb.Invoice:
+def invoice_to_pb(
+    inv: rules.Invoice,
+    *,
+    today: date,
+    related: Sequence[tuple[str, rules.Invoice]] = (),
+) -> pb.Invoice:
     d, cur = inv.draft, inv.draft.currency
     counterparty_id = str(d.counterparty_id) if d.counterparty_id else ""
     total = format_money(inv.total, cur)
@@ -346,6 +410,34 @@ def invoice_to_pb(inv: rules.Invoice, *, today: date) -> pb.Invoice:
         void_reason=inv.void_reason,
         overdue=rules.is_overdue(inv, today),
         **_ingestion_to_pb(inv.ingestion),
+        job_id=d.job_id or "",
+        flex_transaction_id=d.flex_transaction_id or "",
+        attachments=[attachment_to_pb(a) for a in d.attachments],
+        parent_id=ids.encode_id(INVOICE_PREFIX, inv.parent_id) if inv.parent_id else "",
+        is_aggregation_parent=inv.is_parent,
+        related=[related_to_pb(r) for r in related],
+    )
+
+
+def attachment_to_pb(a: rules.Attachment) -> pb.Attachment:
+    return pb.Attachment(
+        name=a.name, content_type=a.content_type, size_bytes=a.size_bytes or 0, url=a.url
+    )
+
+
+def related_to_pb(item: tuple[str, rules.Invoice]) -> pb.RelatedInvoice:
+    relation, inv = item
+    cur = inv.draft.currency
+    return pb.RelatedInvoice(
+        relation=pb.RELATION_PARENT if relation == "parent" else pb.RELATION_CHILD,
+        id=ids.encode_id(INVOICE_PREFIX, inv.id),
+        number=inv.draft.number or "",
+        status=STATUSES[inv.status],
+        payment_status=PAYMENT[inv.payment_status],
+        currency=cur,
+        subtotal=format_money(inv.subtotal, cur),
+        tax_amount=format_money(inv.tax_amount, cur),
+        total=format_money(inv.total, cur),
     )
 
 
@@ -433,4 +525,73 @@ def delivery_to_pb(row: Any) -> pb.InvoiceDelivery:
         next_attempt_at=_ts(row["next_attempt_at"]) if row["status"] == "pending" else None,
         delivered_at=_ts(row["delivered_at"]),
         created_at=_ts(row["created_at"]),
+    )
+
+
+# ---- the seed 002 document (docs/invoice-document-contract.md) --------------------------
+
+
+def document_to_pb(doc: Any, *, today: date) -> pb.InvoiceDocument:
+    inv: rules.Invoice = doc.invoice
+    d, cur = inv.draft, inv.draft.currency
+    mine = str(doc.my_company_id) if doc.my_company_id else ""
+    party = str(d.counterparty_id) if d.counterparty_id else ""
+    supplier = d.type == rules.SUPPLIER
+    client_id, supplier_id = (mine, party) if supplier else (party, mine)
+    identifiers = pb.DocumentIdentifiers(
+        id=ids.encode_id(INVOICE_PREFIX, inv.id),
+        is_supplier_invoice=supplier,
+        is_client_invoice=not supplier,
+        client_company_id=client_id,
+        client_is_internal=bool(mine) and client_id == mine,
+        supplier_company_id=supplier_id,
+        supplier_is_internal=bool(mine) and supplier_id == mine,
+        project_id=str(d.project_id) if d.project_id else "",
+        order_id=d.order_id,
+        job_id=d.job_id,
+        project_sequence_id=inv.project_sequence_id,
+        flex_transaction_id=d.flex_transaction_id,
+    )
+    whole = invoice_to_pb(inv, today=today)
+    properties = pb.DocumentProperties(
+        status=STATUSES[inv.status],
+        number=d.number or "",
+        issue_date=_pb_date(d.issue_date),
+        due_date=_pb_date(d.due_date),
+        currency=cur,
+        notes=d.notes,
+        document_ref=d.document_ref,
+        tags=list(d.tags),
+        source=d.source,
+        created_at=_ts(inv.created_at),
+        updated_at=_ts(inv.updated_at),
+        issued_at=_ts(inv.issued_at),
+    )
+    totals = pb.DocumentTotals(
+        subtotal=whole.subtotal,
+        discount_amount=whole.discount_amount,
+        tax_amount=whole.tax_amount,
+        total=whole.total,
+        amount_paid=whole.amount_paid,
+        amount_due=whole.amount_due,
+        payment_status=whole.payment_status,
+        tax_breakdown=whole.tax_breakdown,
+    )
+    children = [r for r in doc.related if r[0] == "child"]
+    return pb.InvoiceDocument(
+        identifiers=identifiers,
+        properties=properties,
+        lines=whole.line_items,
+        totals=totals,
+        attachments=pb.DocumentAttachments(files=whole.attachments),
+        distribution=pb.DocumentDistribution(
+            deliveries=[delivery_to_pb(row) for row in doc.deliveries]
+        ),
+        aggregation=pb.DocumentAggregation(
+            is_parent=inv.is_parent,
+            is_child=inv.parent_id is not None,
+            parent_id=whole.parent_id,
+            child_count=len(children),
+        ),
+        related=[related_to_pb(r) for r in doc.related],
     )

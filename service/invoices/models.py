@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -79,6 +80,12 @@ invoices = Table(
     Column("match_status", Text),
     Column("match_reason", Text),
     Column("review_reason", Text),
+    # Seed 002: identifiers, attachments, and the aggregation of children into a parent.
+    Column("job_id", Text),
+    Column("flex_transaction_id", Text),
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
+    Column("parent_id", UUID(as_uuid=True)),
+    Column("is_parent", Boolean, nullable=False, server_default=text("false")),
     *audited(),
     PrimaryKeyConstraint("tenant_id", "id"),
     ForeignKeyConstraint(
@@ -105,6 +112,13 @@ invoices = Table(
     ),
     CheckConstraint("match_status IN ('matched', 'unmatched', 'ambiguous')", name="match_status"),
     CheckConstraint("(external_id IS NULL) = (external_provider IS NULL)", name="external"),
+    CheckConstraint("job_id IS NULL OR type = 'supplier'", name="job_supplier"),
+    CheckConstraint("NOT (is_parent AND parent_id IS NOT NULL)", name="one_level"),
+    ForeignKeyConstraint(
+        ["tenant_id", "parent_id"],
+        ["invoices.tenant_id", "invoices.id"],
+        name="fk_invoices_parent_id_invoices",
+    ),
     Index(
         "uq_invoices_customer_number",
         "tenant_id",
@@ -143,6 +157,12 @@ invoices = Table(
         "external_id",
         unique=True,
         postgresql_where=text("external_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_invoices_tenant_id_parent_id",
+        "tenant_id",
+        "parent_id",
+        postgresql_where=text("parent_id IS NOT NULL"),
     ),
     # A contractor created or corrected later finds the unmatched invoices of its SIREN.
     Index(

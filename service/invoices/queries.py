@@ -85,6 +85,11 @@ _FIELDS = [
     FilterField("supplier_siren", c.supplier_siren, T.TEXT),
     FilterField("supplier_siret", c.supplier_siret, T.TEXT),
     FilterField("review_required", c.review_reason.is_not(None), T.BOOL),
+    # Seed 002: the children of a parent, the parents, the identifiers.
+    id_field("parent_id", c.parent_id, "invoice"),
+    FilterField("is_aggregation_parent", c.is_parent, T.BOOL),
+    FilterField("job_id", c.job_id, T.TEXT),
+    FilterField("flex_transaction_id", c.flex_transaction_id, T.TEXT),
     # Provenance (seed 000): `input_connection_id = "con_…"`, the invoices that came in
     # through a connection (EXISTS over the junction's connection index).
     *provenance.invoice_filters(c.tenant_id, c.id),

@@ -219,7 +219,30 @@ def draft_values(draft: rules.Draft, totals: rules.Totals) -> dict[str, Any]:
         "tags": list(draft.tags),
         "source": draft.source,
         "source_type": draft.source_type,
+        "job_id": draft.job_id,
+        "flex_transaction_id": draft.flex_transaction_id,
+        "attachments": attachments_json(draft.attachments),
     }
+
+
+def attachments_json(attachments: Sequence[rules.Attachment]) -> list[dict[str, Any]]:
+    return [
+        {"name": a.name, "content_type": a.content_type, "size_bytes": a.size_bytes, "url": a.url}
+        for a in attachments
+    ]
+
+
+def _attachments(raw: Any) -> tuple[rules.Attachment, ...]:
+    items = json.loads(raw) if isinstance(raw, str) else (raw or [])
+    return tuple(
+        rules.Attachment(
+            name=item["name"],
+            content_type=item.get("content_type", ""),
+            size_bytes=item.get("size_bytes"),
+            url=item["url"],
+        )
+        for item in items
+    )
 
 
 def _line_json(line: rules.Line, currency: str) -> dict[str, str]:
@@ -449,6 +472,9 @@ def from_row(row: Mapping[str, Any]) -> rules.Invoice:
         tags=tuple(row["tags"]),
         source=row["source"],
         source_type=row["source_type"],
+        job_id=row["job_id"],
+        flex_transaction_id=row["flex_transaction_id"],
+        attachments=_attachments(row["attachments"]),
     )
     return rules.Invoice(
         id=row["id"],
@@ -480,6 +506,8 @@ def from_row(row: Mapping[str, Any]) -> rules.Invoice:
         stored_lines=raw_lines,
         stored_breakdown=raw_breakdown,
         ingestion=_ingestion(row) if row["external_id"] is not None else None,
+        parent_id=row["parent_id"],
+        is_parent=row["is_parent"],
     )
 
 
@@ -585,3 +613,37 @@ async def deliveries_of(
         .order_by(_d.created_at, _d.id),
     )
     return [dict(row) for row in rows]
+
+
+# ---- aggregation -----------------------------------------------------------------------------
+
+
+async def children_of(
+    conn: db.Conn, principal: Principal, parent_id: uuid.UUID, *, lock: bool = False
+) -> list[rules.Invoice]:
+    c = invoices.c
+    stmt = (
+        select(invoices)
+        .where(readable(principal), c.parent_id == parent_id)
+        .order_by(c.created_at, c.id)
+    )
+    rows = await sql.fetch(conn, stmt.with_for_update() if lock else stmt)
+    return [from_row(row) for row in rows]
+
+
+async def children_follow(conn: db.Conn, principal: Principal, parent: rules.Invoice) -> None:
+    """The children take their parent's payment status and paid_at (their own amount paid
+    stays 0: the payment is the parent's)."""
+    c = invoices.c
+    await sql.execute(
+        conn,
+        invoices.update()
+        .where(c.tenant_id == principal.tenant_id, c.parent_id == parent.id)
+        .values(
+            payment_status=parent.payment_status,
+            paid_at=parent.paid_at,
+            version=c.version + 1,
+            updated_at=func.now(),
+            updated_by=principal.subject,
+        ),
+    )

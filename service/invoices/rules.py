@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from service.kit import errors, etags
+from service.kit import errors, etags, ids
 from service.kit.money import (
     format_money,
     money_multiply,
@@ -35,6 +35,7 @@ DIRECTION_OF = {CUSTOMER: RECEIVABLE, SUPPLIER: PAYABLE}
 ZERO = Decimal(0)
 # Every stored amount stays below this, well inside NUMERIC(24, 4).
 MAX_AMOUNT = Decimal(10) ** 18
+MAX_LINES = 500  # line items per invoice
 
 # Fields a client may write, by lifecycle status.
 DRAFT_FIELDS = frozenset(
@@ -56,9 +57,16 @@ DRAFT_FIELDS = frozenset(
         "tags",
         "source",
         "source_type",
+        "job_id",
+        "flex_transaction_id",
+        "attachments",
     }
 )
-ISSUED_FIELDS = frozenset({"notes", "tags", "due_date", "document_ref"})
+ISSUED_FIELDS = frozenset({"notes", "tags", "due_date", "document_ref", "attachments"})
+# What an aggregation parent keeps from its children: not editable on the parent.
+PARENT_FIXED = frozenset(
+    {"type", "direction", "currency", "counterparty_id", "project_id", "line_items"}
+)
 EDITABLE = {DRAFT: DRAFT_FIELDS, ISSUED: ISSUED_FIELDS, VOID: frozenset[str]()}
 TOTAL_FIELDS = ("subtotal", "tax_amount", "discount_amount", "total")
 # What a client may claim (checked against the computed totals) on a draft.
@@ -100,6 +108,14 @@ class Totals:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    name: str
+    content_type: str
+    size_bytes: int | None
+    url: str
+
+
+@dataclass(frozen=True)
 class Draft:
     """Every client-writable field of an invoice, parsed and typed."""
 
@@ -120,6 +136,9 @@ class Draft:
     tags: tuple[str, ...] = ()
     source: str = "edm"
     source_type: str = "api"
+    job_id: str | None = None
+    flex_transaction_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +177,9 @@ class Invoice:
     stored_breakdown: Sequence[Mapping[str, str]] | None = None
     # Set on invoices ingested from a provider's document.
     ingestion: Ingestion | None = None
+    # Seed 002 aggregation: this invoice's parent, or whether it is a parent.
+    parent_id: uuid.UUID | None = None
+    is_parent: bool = False
 
     @property
     def amount_due(self) -> Decimal:
@@ -459,7 +481,45 @@ def validate_draft(draft: Draft, *, status: str = DRAFT) -> Draft:
         raise errors.invalid(
             "invoice.due_date", "must not be before issue_date", reason="DUE_BEFORE_ISSUE"
         )
+    if draft.job_id and draft.type != SUPPLIER:
+        raise errors.invalid(
+            "invoice.job_id",
+            "links supplier invoices only (seed 002)",
+            reason="JOB_ID_SUPPLIER_ONLY",
+        )
     return dataclasses.replace(draft, direction=direction)
+
+
+def check_not_aggregated(invoice: Invoice, action: str) -> None:
+    """An aggregated child is locked: everything happens on its parent."""
+    if invoice.parent_id is not None:
+        parent = ids.encode_id(ids.PREFIXES["invoice"], invoice.parent_id)
+        raise errors.failed_precondition(
+            f"cannot {action}: the invoice is aggregated into {parent}; act on the parent "
+            "or release the aggregation",
+            "INVOICE_AGGREGATED",
+            parentId=parent,
+        )
+
+
+def sum_totals(children: Sequence[Invoice], currency: str) -> Totals:
+    """A parent's totals: its children's lines, and exactly the sums of their totals (the
+    lines are the children's stored ones, so nothing is rounded again)."""
+    lines = tuple(line for child in children for line in child.lines)
+    rows: dict[Decimal, list[Decimal]] = {}
+    for child in children:
+        for row in child.breakdown:
+            acc = rows.setdefault(row.tax_rate, [ZERO, ZERO])
+            acc[0] += row.taxable_amount
+            acc[1] += row.tax_amount
+    return Totals(
+        lines=lines,
+        subtotal=sum((c.subtotal for c in children), ZERO),
+        discount_amount=sum((c.discount_amount for c in children), ZERO),
+        tax_amount=sum((c.tax_amount for c in children), ZERO),
+        total=sum((c.total for c in children), ZERO),
+        breakdown=tuple(TaxRow(rate, a, t) for rate, (a, t) in sorted(rows.items())),
+    )
 
 
 def check_editable(status: str, paths: Iterable[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -31,6 +31,7 @@ from service.kit import db, errors, ids, listing, work
 from service.kit.auth import Principal
 from service.kit.deps import Deps
 from service.provenance import service as provenance
+from service.workspaces import service as workspaces
 
 LISTING = INVOICES
 __all__ = [
@@ -79,8 +80,16 @@ async def update_invoice(
 ) -> rules.Invoice:
     """Apply `patch` to the locked invoice (its currency and type are read under the lock)."""
     invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_not_aggregated(invoice, "update it")
     changes, claimed = rules.resolve_patch(patch, invoice.draft)
     rules.check_etag(invoice, etag)
+    if invoice.is_parent and set(changes) & rules.PARENT_FIXED:
+        raise errors.failed_precondition(
+            "an aggregation parent keeps its children's type, parties, currency, project and "
+            "lines; release the aggregation to change them",
+            "AGGREGATION_PARENT_FIXED",
+            fields=",".join(sorted(set(changes) & rules.PARENT_FIXED)),
+        )
     rules.check_editable(invoice.status, changes)
     if invoice.status != rules.DRAFT:  # money is frozen past the draft: no total to claim
         rules.check_editable(invoice.status, sorted(patch.paths & rules.CLAIMABLE_TOTALS))
@@ -102,7 +111,13 @@ async def delete_invoice(
     conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID, etag: str
 ) -> rules.Invoice:
     invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_not_aggregated(invoice, "delete it")
     rules.check_etag(invoice, etag)
+    if invoice.is_parent:
+        raise errors.failed_precondition(
+            "an aggregation parent is deleted by releasing the aggregation",
+            "AGGREGATION_PARENT",
+        )
     rules.check_deletable(invoice)
     return await repository.update(
         conn, principal, invoice_id, {"deleted_at": func.now(), "deleted_by": principal.subject}
@@ -125,6 +140,7 @@ async def issue_invoice(
     conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID, etag: str, deps: Deps
 ) -> rules.Invoice:
     invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_not_aggregated(invoice, "issue it")
     rules.check_etag(invoice, etag)
     rules.check_issuable(invoice)
     draft = invoice.draft
@@ -249,6 +265,7 @@ async def void_invoice(
     reason: str,
 ) -> rules.Invoice:
     invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_not_aggregated(invoice, "void it")
     rules.check_etag(invoice, etag)
     rules.check_voidable(invoice)
     return await repository.update(
@@ -263,8 +280,11 @@ async def lock_for_payment(
     conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID
 ) -> rules.Invoice:
     """The invoice, row-locked until the transaction ends. Allocation writes lock the
-    invoice before the transaction row: one fixed order, so they cannot deadlock."""
-    return await _locked_live(conn, principal, invoice_id)
+    invoice before the transaction row: one fixed order, so they cannot deadlock. An
+    aggregated child is paid through its parent."""
+    invoice = await _locked_live(conn, principal, invoice_id)
+    rules.check_not_aggregated(invoice, "pay it")
+    return invoice
 
 
 async def apply_payment(
@@ -282,7 +302,7 @@ async def apply_payment(
     paid = None
     if status == rules.PAID:
         paid = invoice.paid_at if invoice.payment_status == rules.PAID else paid_at
-    return await repository.record_payment(
+    updated = await repository.record_payment(
         conn,
         principal,
         invoice.id,
@@ -290,6 +310,142 @@ async def apply_payment(
         payment_status=status,
         paid_at=paid,
         paid_now=status == rules.PAID and paid is None,
+    )
+    if updated.is_parent:
+        # The children's payment status follows their parent's (their payment is its).
+        await repository.children_follow(conn, principal, updated)
+    return updated
+
+
+# ---- aggregation (seed 002) --------------------------------------------------------------
+
+MAX_CHILDREN = 100
+
+
+async def aggregate(
+    conn: db.Conn, principal: Principal, *, child_ids: Sequence[uuid.UUID], notes: str
+) -> rules.Invoice:
+    """A draft parent from draft children: locked in id order (two aggregations sharing a
+    child wait for each other; the second then finds it taken)."""
+    children = []
+    for child_id in sorted(set(child_ids)):
+        child = await _locked_live(conn, principal, child_id)
+        public = ids.encode_id(ids.PREFIXES["invoice"], child_id)
+        if child.parent_id is not None:
+            rules.check_not_aggregated(child, f"aggregate {public}")
+        if child.is_parent:
+            raise errors.failed_precondition(
+                f"{public} is an aggregation parent", "AGGREGATION_PARENT", invoiceId=public
+            )
+        if child.status != rules.DRAFT:
+            raise errors.failed_precondition(
+                f"{public} is {child.status}; only drafts are aggregated",
+                "INVOICE_NOT_DRAFT",
+                invoiceId=public,
+            )
+        children.append(child)
+    first = children[0].draft
+    if first.project_id is None:
+        raise errors.failed_precondition(
+            "an aggregation parent is attached to a project: the children have none",
+            "PROJECT_REQUIRED",
+        )
+    for child in children[1:]:
+        d = child.draft
+        for name in ("type", "counterparty_id", "currency", "project_id"):
+            if getattr(d, name) != getattr(first, name):
+                public = ids.encode_id(ids.PREFIXES["invoice"], child.id)
+                raise errors.failed_precondition(
+                    f"{public} has another {name} than the other children",
+                    "CHILDREN_DIFFER",
+                    field=name,
+                    invoiceId=public,
+                )
+    totals = rules.sum_totals(children, first.currency)
+    if len(totals.lines) > rules.MAX_LINES:
+        raise errors.invalid(
+            "child_ids", f"the parent would have over {rules.MAX_LINES} lines", reason="TOO_MANY"
+        )
+    draft = rules.Draft(
+        type=first.type,
+        direction=first.direction,
+        currency=first.currency,
+        counterparty_id=first.counterparty_id,
+        project_id=first.project_id,
+        line_items=tuple(line.input for line in totals.lines),
+        notes=notes,
+    )
+    parent_id = ids.new_uuid7()
+    values = repository.draft_values(draft, totals)
+    values.update(
+        tenant_id=principal.tenant_id,
+        id=parent_id,
+        app_id=principal.app_id,
+        status=rules.DRAFT,
+        is_parent=True,
+        created_by=principal.subject,
+        updated_by=principal.subject,
+    )
+    parent = await repository.insert(conn, values)
+    for child in children:
+        await repository.update(conn, principal, child.id, {"parent_id": parent_id})
+    return parent
+
+
+async def release(
+    conn: db.Conn, principal: Principal, *, parent_id: uuid.UUID, etag: str
+) -> list[rules.Invoice]:
+    """Unlock a draft parent's children and delete the parent."""
+    parent = await _locked_live(conn, principal, parent_id)
+    rules.check_etag(parent, etag)
+    if not parent.is_parent:
+        raise errors.failed_precondition("not an aggregation parent", "NOT_AGGREGATION_PARENT")
+    if parent.status != rules.DRAFT:
+        raise errors.failed_precondition(
+            f"the parent is {parent.status}; only a draft parent is released",
+            "INVOICE_NOT_DRAFT",
+        )
+    children = await repository.children_of(conn, principal, parent_id, lock=True)
+    released = [
+        await repository.update(conn, principal, child.id, {"parent_id": None})
+        for child in children
+    ]
+    await repository.update(
+        conn, principal, parent_id, {"deleted_at": func.now(), "deleted_by": principal.subject}
+    )
+    return released
+
+
+async def related_of(
+    conn: db.Conn, principal: Principal, invoice: rules.Invoice
+) -> list[tuple[str, rules.Invoice]]:
+    """Seed 002 `related`: a child's parent, a parent's children (nothing else asks)."""
+    if invoice.parent_id is not None:
+        parent = await repository.get(conn, principal, invoice.parent_id)
+        return [("parent", parent)] if parent is not None else []
+    if invoice.is_parent:
+        return [("child", c) for c in await repository.children_of(conn, principal, invoice.id)]
+    return []
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """What the seed 002 document is made of."""
+
+    invoice: rules.Invoice
+    related: list[tuple[str, rules.Invoice]]
+    deliveries: list[Mapping[str, Any]]
+    my_company_id: uuid.UUID | None
+
+
+async def document(conn: db.Conn, principal: Principal, *, invoice_id: uuid.UUID) -> Document:
+    invoice = await get_invoice(conn, principal, invoice_id=invoice_id)
+    settings = await workspaces.get_settings(conn, principal)
+    return Document(
+        invoice=invoice,
+        related=await related_of(conn, principal, invoice),
+        deliveries=await repository.deliveries_of(conn, principal, invoice_id),
+        my_company_id=settings.company_id,
     )
 
 
@@ -436,6 +592,22 @@ async def _ingested_values(
         document_ref=doc.document_url,
         source=doc.provider,
         source_type="system",
+        attachments=(
+            (
+                rules.Attachment(
+                    name=f"{doc.external_id}.pdf"
+                    if doc.document_url.lower().endswith(".pdf")
+                    else doc.external_id,
+                    content_type="application/pdf"
+                    if doc.document_url.lower().endswith(".pdf")
+                    else "",
+                    size_bytes=None,
+                    url=doc.document_url,
+                ),
+            )
+            if doc.document_url
+            else ()
+        ),
     )
     values = repository.draft_values(draft, totals)
     values.update(repository.ingestion_values(doc, supplier, review))
@@ -490,4 +662,6 @@ def _not_found(invoice_id: uuid.UUID) -> errors.DomainError:
 
 
 def _column_value(name: str, value: Any) -> Any:
+    if name == "attachments":
+        return repository.attachments_json(value)
     return list(value) if name == "tags" else value

@@ -11,7 +11,7 @@ from service.edge import pbconv
 from service.edge.runtime import Runtime
 from service.invoices import convert, rules, service
 from service.invoices.queries import INVOICES
-from service.kit import db, listing
+from service.kit import db, errors, listing
 from service.kit.auth import Principal
 
 
@@ -34,10 +34,18 @@ class InvoiceServicer:
     async def GetInvoice(self, request: pb.GetInvoiceRequest, _: Any) -> pb.Invoice:
         invoice_id = convert.invoice_id(request.id)
 
-        async def work(conn: db.Conn, p: Principal) -> pb.Invoice:
-            return self._pb(await service.get_invoice(conn, p, invoice_id=invoice_id))
+        async def work(conn: db.Conn, p: Principal) -> rules.Invoice:
+            return await service.get_invoice(conn, p, invoice_id=invoice_id)
 
-        return await self._calls.read_one(work)
+        invoice = await self._calls.read_one(work)
+        if invoice.parent_id is None and not invoice.is_parent:
+            return self._pb(invoice)
+
+        async def related(conn: db.Conn, p: Principal) -> pb.Invoice:
+            found = await service.related_of(conn, p, invoice)
+            return convert.invoice_to_pb(invoice, today=self._deps.today(), related=found)
+
+        return await self._calls.run(related)  # aggregated invoices only: one more read
 
     async def ListInvoices(
         self, request: pb.ListInvoicesRequest, _: Any
@@ -126,5 +134,49 @@ class InvoiceServicer:
         async def work(conn: db.Conn, p: Principal) -> pb.ListInvoiceDeliveriesResponse:
             rows = await service.list_deliveries(conn, p, invoice_id=invoice_id)
             return pb.ListInvoiceDeliveriesResponse(data=[convert.delivery_to_pb(r) for r in rows])
+
+        return await self._calls.run(work)
+
+    async def AggregateInvoices(self, request: pb.AggregateInvoicesRequest, _: Any) -> pb.Invoice:
+        if not request.child_ids:
+            raise errors.invalid("child_ids", "name at least one draft", reason="REQUIRED")
+        if len(request.child_ids) > service.MAX_CHILDREN:
+            raise errors.invalid(
+                "child_ids", f"at most {service.MAX_CHILDREN} children", reason="TOO_MANY"
+            )
+        child_ids = [
+            convert.invoice_id(value, f"child_ids[{i}]")
+            for i, value in enumerate(request.child_ids)
+        ]
+        if len(set(child_ids)) != len(child_ids):
+            raise errors.invalid("child_ids", "names a child twice", reason="DUPLICATE")
+        notes = pbconv.text(request.notes, "notes", max_length=10000)
+
+        async def work(conn: db.Conn, p: Principal) -> pb.Invoice:
+            parent = await service.aggregate(conn, p, child_ids=child_ids, notes=notes)
+            found = await service.related_of(conn, p, parent)
+            return convert.invoice_to_pb(parent, today=self._deps.today(), related=found)
+
+        return await self._calls.idempotent(request, work)
+
+    async def ReleaseAggregation(
+        self, request: pb.ReleaseAggregationRequest, _: Any
+    ) -> pb.ReleaseAggregationResponse:
+        parent_id = convert.invoice_id(request.id)
+
+        async def work(conn: db.Conn, p: Principal) -> pb.ReleaseAggregationResponse:
+            children = await service.release(conn, p, parent_id=parent_id, etag=request.etag)
+            return pb.ReleaseAggregationResponse(children=[self._pb(c) for c in children])
+
+        return await self._calls.run(work)
+
+    async def GetInvoiceDocument(
+        self, request: pb.GetInvoiceDocumentRequest, _: Any
+    ) -> pb.InvoiceDocument:
+        invoice_id = convert.invoice_id(request.id)
+
+        async def work(conn: db.Conn, p: Principal) -> pb.InvoiceDocument:
+            found = await service.document(conn, p, invoice_id=invoice_id)
+            return convert.document_to_pb(found, today=self._deps.today())
 
         return await self._calls.run(work)

@@ -8,9 +8,10 @@ from typing import Any
 from invoicing.v1 import allocations_pb2 as pb
 
 from service.edge import pbconv
+from service.kit import ids
 from service.workspaces import service
 
-PATHS = ("accounting_currency", "name")
+PATHS = ("accounting_currency", "name", "company_id")
 READ_ONLY = ("workspace_id", "updated_at", "updated_by", "etag")
 
 
@@ -25,6 +26,8 @@ def settings_changes(
         )
     if "name" in chosen:
         changes["name"] = pbconv.text(settings.name.strip(), "settings.name", max_length=200)
+    if "company_id" in chosen:
+        changes["company_id"] = ids.parse_uuid(settings.company_id, "settings.company_id")
     return changes
 
 
@@ -42,6 +45,7 @@ def settings_to_pb(s: service.Settings) -> pb.WorkspaceSettings:
         workspace_id=str(s.workspace_id),
         accounting_currency=s.accounting_currency,
         name=s.name,
+        company_id=str(s.company_id or ""),
         updated_at=pbconv.ts(s.updated_at),
         updated_by=s.updated_by,
         etag=s.etag,

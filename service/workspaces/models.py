@@ -23,6 +23,8 @@ workspace_settings = Table(
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
     Column("name", Text, nullable=False, server_default=""),
     Column("accounting_currency", CHAR(3), nullable=False, server_default="EUR"),
+    # "My Company" (seed 002): the counterparty that is the tenant's own company.
+    Column("company_id", UUID(as_uuid=True)),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     Column("updated_by", Text, nullable=False),

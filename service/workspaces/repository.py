@@ -48,6 +48,7 @@ def _from_row(row: Mapping[str, Any]) -> Settings:
         workspace_id=row["tenant_id"],
         name=row["name"],
         accounting_currency=row["accounting_currency"],
+        company_id=row["company_id"],
         version=row["version"],
         updated_at=row["updated_at"],
         updated_by=row["updated_by"],

@@ -18,6 +18,7 @@ class Settings:
     workspace_id: uuid.UUID
     name: str = ""
     accounting_currency: str = DEFAULT_ACCOUNTING_CURRENCY
+    company_id: uuid.UUID | None = None
     version: int = 0
     updated_at: datetime | None = None
     updated_by: str = ""

@@ -58,6 +58,7 @@ SIMPLE_SERVICES = (CONNECTION_SERVICE, PROVENANCE_SERVICE, COUNTERPARTY_SERVICE)
 SERVED_SERVICES = frozenset({INVOICE_SERVICE, ALLOCATION_SERVICE, RECORDS_SERVICE})
 PARTY = "0b9c4a52-8d0e-4a8e-9a51-2f7d4d2c1e11"  # sample_invoice's counterparty
 UNKNOWN_ID = "inv_01JD6N8Q6Z7T3M3Y5C4V8R2K1P"  # well formed, never created
+PROJECT = "7d1f0e4a-1111-4a8e-9a51-2f7d4d2c1e11"  # aggregation parents need a project
 ERROR_KEYS = {"code", "status", "title", "message", "details", "meta"}
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
@@ -336,6 +337,14 @@ async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Meta
             expect = expect if not authenticated else "INVALID_ARGUMENT"
         elif name == "UpdateInvoice":
             request = {"invoice": {"id": UNKNOWN_ID, "notes": "x"}, "update_mask": "notes"}
+        elif name == "AggregateInvoices":
+            request = {"child_ids": [UNKNOWN_ID]}
+            if variant == "invalid":
+                request = {"child_ids": []}
+                expect = "INVALID_ARGUMENT"
+        elif name in ("ReleaseAggregation", "GetInvoiceDocument") and variant == "invalid":
+            request = {"id": "inv_nope"}
+            expect = "INVALID_ARGUMENT"
         elif name == "ListInvoiceDeliveries":
             request = {"invoice_id": UNKNOWN_ID}
             if variant == "invalid":
@@ -358,6 +367,25 @@ async def _invoice_plan(binding: Binding, variant: str, invoices: Stub, md: Meta
     if name == "ListInvoiceDeliveries":
         shared = {"invoice_id": await fresh(invoices, md, "issued")}
         return Plan(shared, dict(shared), "OK")
+    if name == "GetInvoiceDocument":
+        shared = {"id": await fresh(invoices, md)}
+        return Plan(shared, dict(shared), "OK")
+    if name in ("AggregateInvoices", "ReleaseAggregation"):
+        sides = []
+        for _ in range(2):
+            children = [
+                (await create(invoices, md, project_id=PROJECT, notes="parity")).id
+                for _ in range(2)
+            ]
+            sides.append({"child_ids": children})
+        if name == "AggregateInvoices":
+            ignore = _PER_ROW | {"related"}
+            return Plan({**sides[0], **key()}, {**sides[1], **key()}, "OK", ignore)
+        parents = [
+            await invoices.AggregateInvoices(pb.AggregateInvoicesRequest(**side), metadata=md)
+            for side in sides
+        ]
+        return Plan({"id": parents[0].id}, {"id": parents[1].id}, "OK", frozenset({"children"}))
     if name == "ListInvoices":
         for _ in range(3):
             await fresh(invoices, md)

@@ -221,6 +221,8 @@ _SEED_STATE = {
     "UndeleteInvoice": "deleted",
     "PayInvoice": "issued",
     "ListInvoiceDeliveries": "issued",
+    "GetInvoiceDocument": "draft",
+    "ReleaseAggregation": "draft",
 }
 
 

@@ -405,6 +405,7 @@ class WorkspaceSettings(_message.Message):
     UPDATED_BY_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    COMPANY_ID_FIELD_NUMBER: _builtins.int
     workspace_id: _builtins.str
     """The workspace (tenant) these settings belong to."""
     accounting_currency: _builtins.str
@@ -419,6 +420,12 @@ class WorkspaceSettings(_message.Message):
     """Display name of the workspace (seed 003 `workspace.name`), at most 200
     characters; empty while never set.
     """
+    company_id: _builtins.str
+    """"My Company" (seed 002): the counterparty (a UUID) that is the tenant's own
+    company. It is the supplier of customer invoices and the client of
+    supplier invoices in the invoice document, and makes the document's
+    `*_is_internal` flags true. Empty while never set.
+    """
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp:
         """Server stamp of the last change; unset while the defaults apply."""
@@ -432,10 +439,11 @@ class WorkspaceSettings(_message.Message):
         updated_by: _builtins.str = ...,
         etag: _builtins.str = ...,
         name: _builtins.str = ...,
+        company_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_currency", b"accounting_currency", "etag", b"etag", "name", b"name", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounting_currency", b"accounting_currency", "company_id", b"company_id", "etag", b"etag", "name", b"name", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

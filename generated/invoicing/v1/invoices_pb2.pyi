@@ -155,6 +155,30 @@ PAYMENT_STATUS_PAID: PaymentStatus.ValueType  # 3
 """Fully allocated."""
 Global___PaymentStatus: _TypeAlias = PaymentStatus  # noqa: Y015
 
+class _Relation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RelationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Relation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RELATION_UNSPECIFIED: _Relation.ValueType  # 0
+    """Not used."""
+    RELATION_PARENT: _Relation.ValueType  # 1
+    """The aggregation parent of this (child) invoice."""
+    RELATION_CHILD: _Relation.ValueType  # 2
+    """An aggregated child of this (parent) invoice."""
+
+class Relation(_Relation, metaclass=_RelationEnumTypeWrapper):
+    """How a related invoice relates to this one."""
+
+RELATION_UNSPECIFIED: Relation.ValueType  # 0
+"""Not used."""
+RELATION_PARENT: Relation.ValueType  # 1
+"""The aggregation parent of this (child) invoice."""
+RELATION_CHILD: Relation.ValueType  # 2
+"""An aggregated child of this (parent) invoice."""
+Global___Relation: _TypeAlias = Relation  # noqa: Y015
+
 class _MatchStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -449,6 +473,12 @@ class Invoice(_message.Message):
     EXTERNAL_FIELD_NUMBER: _builtins.int
     SUPPLIER_MATCH_FIELD_NUMBER: _builtins.int
     REVIEW_REASON_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    FLEX_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    IS_AGGREGATION_PARENT_FIELD_NUMBER: _builtins.int
+    RELATED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned id, `inv_` + 26 characters."""
     tenant_id: _builtins.str
@@ -532,6 +562,20 @@ class Invoice(_message.Message):
     disagree with its lines under the service's rounding model); empty when
     it does not. Filter: `review_required = true`.
     """
+    job_id: _builtins.str
+    """Standard Project job the invoice is linked to (seed 002 `jobId`): supplier
+    invoices only; at most 100 characters.
+    """
+    flex_transaction_id: _builtins.str
+    """Flex transaction that is costed (seed 002 `flexTransactionId`); at most
+    100 characters.
+    """
+    parent_id: _builtins.str
+    """The aggregation parent when this invoice was aggregated (then it is
+    locked). Filter: `parent_id = "inv_..."` lists a parent's children.
+    """
+    is_aggregation_parent: _builtins.bool
+    """True for an aggregation parent."""
     @_builtins.property
     def issue_date(self) -> _date_pb2.Date:
         """Issue date; defaults to the issue day (UTC) when the invoice is issued."""
@@ -592,6 +636,18 @@ class Invoice(_message.Message):
         to a counterparty (seed 004: automatically, by SIRET then SIREN).
         """
 
+    @_builtins.property
+    def attachments(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]:
+        """Files attached to the invoice (at most 20). Ingested invoices carry the
+        provider's document URL here.
+        """
+
+    @_builtins.property
+    def related(self) -> _containers.RepeatedCompositeFieldContainer[Global___RelatedInvoice]:
+        """Related invoices (seed 002 `related`): the parent of a child, the
+        children of a parent.
+        """
+
     def __init__(
         self,
         *,
@@ -647,10 +703,16 @@ class Invoice(_message.Message):
         external: Global___ExternalDocument | None = ...,
         supplier_match: Global___SupplierMatch | None = ...,
         review_reason: _builtins.str = ...,
+        job_id: _builtins.str = ...,
+        flex_transaction_id: _builtins.str = ...,
+        attachments: _abc.Iterable[Global___Attachment] | None = ...,
+        parent_id: _builtins.str = ...,
+        is_aggregation_parent: _builtins.bool = ...,
+        related: _abc.Iterable[Global___RelatedInvoice] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "created_at", b"created_at", "deleted_at", b"deleted_at", "due_date", b"due_date", "external", b"external", "issue_date", b"issue_date", "issued_at", b"issued_at", "order_id", b"order_id", "paid_at", b"paid_at", "paid_date", b"paid_date", "project_sequence_id", b"project_sequence_id", "supplier_match", b"supplier_match", "updated_at", b"updated_at", "voided_at", b"voided_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "external", b"external", "id", b"id", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "review_reason", b"review_reason", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "supplier_match", b"supplier_match", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "attachments", b"attachments", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "external", b"external", "flex_transaction_id", b"flex_transaction_id", "id", b"id", "is_aggregation_parent", b"is_aggregation_parent", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "job_id", b"job_id", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "parent_id", b"parent_id", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "related", b"related", "review_reason", b"review_reason", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "supplier_match", b"supplier_match", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
     _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
@@ -662,6 +724,563 @@ class Invoice(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__project_sequence_id) -> _WhichOneofReturnType__project_sequence_id | None: ...
 
 Global___Invoice: _TypeAlias = Invoice  # noqa: Y015
+
+@_typing.final
+class Attachment(_message.Message):
+    """A file attached to an invoice."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """File name, 1..255 characters."""
+    content_type: _builtins.str
+    """MIME type, e.g. "application/pdf"."""
+    size_bytes: _builtins.int
+    """Size in bytes, when known."""
+    url: _builtins.str
+    """Where it is stored: an https URL or a storage path, 1..2048 characters."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "name", b"name", "size_bytes", b"size_bytes", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attachment: _TypeAlias = Attachment  # noqa: Y015
+
+@_typing.final
+class RelatedInvoice(_message.Message):
+    """A related invoice as seed 002's basic record."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RELATION_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    PAYMENT_STATUS_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    SUBTOTAL_FIELD_NUMBER: _builtins.int
+    TAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    relation: Global___Relation.ValueType
+    """Parent or child."""
+    id: _builtins.str
+    """The invoice id."""
+    number: _builtins.str
+    """Its number (empty for drafts of customer invoices)."""
+    status: Global___InvoiceStatus.ValueType
+    """Its status."""
+    payment_status: Global___PaymentStatus.ValueType
+    """Its payment status."""
+    currency: _builtins.str
+    """ISO 4217 code."""
+    subtotal: _builtins.str
+    """Its totals."""
+    tax_amount: _builtins.str
+    """Its tax."""
+    total: _builtins.str
+    """Its total."""
+    def __init__(
+        self,
+        *,
+        relation: Global___Relation.ValueType = ...,
+        id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        status: Global___InvoiceStatus.ValueType = ...,
+        payment_status: Global___PaymentStatus.ValueType = ...,
+        currency: _builtins.str = ...,
+        subtotal: _builtins.str = ...,
+        tax_amount: _builtins.str = ...,
+        total: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "id", b"id", "number", b"number", "payment_status", b"payment_status", "relation", b"relation", "status", b"status", "subtotal", b"subtotal", "tax_amount", b"tax_amount", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RelatedInvoice: _TypeAlias = RelatedInvoice  # noqa: Y015
+
+@_typing.final
+class AggregateInvoicesRequest(_message.Message):
+    """Request for AggregateInvoices."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_IDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (AIP-155)."""
+    notes: _builtins.str
+    """Notes of the parent."""
+    @_builtins.property
+    def child_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The draft children (1..100 distinct `inv_` ids)."""
+
+    def __init__(
+        self,
+        *,
+        child_ids: _abc.Iterable[_builtins.str] | None = ...,
+        request_id: _builtins.str = ...,
+        notes: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_ids", b"child_ids", "notes", b"notes", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateInvoicesRequest: _TypeAlias = AggregateInvoicesRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseAggregationRequest(_message.Message):
+    """Request for ReleaseAggregation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The parent invoice id."""
+    etag: _builtins.str
+    """If set, must match the parent's current etag."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseAggregationRequest: _TypeAlias = ReleaseAggregationRequest  # noqa: Y015
+
+@_typing.final
+class ReleaseAggregationResponse(_message.Message):
+    """Response for ReleaseAggregation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def children(self) -> _containers.RepeatedCompositeFieldContainer[Global___Invoice]:
+        """The children, unlocked."""
+
+    def __init__(
+        self,
+        *,
+        children: _abc.Iterable[Global___Invoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseAggregationResponse: _TypeAlias = ReleaseAggregationResponse  # noqa: Y015
+
+@_typing.final
+class GetInvoiceDocumentRequest(_message.Message):
+    """Request for GetInvoiceDocument."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The invoice id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetInvoiceDocumentRequest: _TypeAlias = GetInvoiceDocumentRequest  # noqa: Y015
+
+@_typing.final
+class InvoiceDocument(_message.Message):
+    """The invoice as seed 002's invoice document."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDENTIFIERS_FIELD_NUMBER: _builtins.int
+    PROPERTIES_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    DISTRIBUTION_FIELD_NUMBER: _builtins.int
+    AGGREGATION_FIELD_NUMBER: _builtins.int
+    RELATED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def identifiers(self) -> Global___DocumentIdentifiers:
+        """Ids and references (seed 002 "Invoice Identifiers Record")."""
+
+    @_builtins.property
+    def properties(self) -> Global___DocumentProperties:
+        """Status, number, dates and the like."""
+
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___LineItem]:
+        """The lines, in order."""
+
+    @_builtins.property
+    def totals(self) -> Global___DocumentTotals:
+        """The totals."""
+
+    @_builtins.property
+    def attachments(self) -> Global___DocumentAttachments:
+        """The attached files."""
+
+    @_builtins.property
+    def distribution(self) -> Global___DocumentDistribution:
+        """Where the invoice was sent (outbound deliveries)."""
+
+    @_builtins.property
+    def aggregation(self) -> Global___DocumentAggregation:
+        """Its place in an aggregation."""
+
+    @_builtins.property
+    def related(self) -> _containers.RepeatedCompositeFieldContainer[Global___RelatedInvoice]:
+        """Parent or children (basic records)."""
+
+    def __init__(
+        self,
+        *,
+        identifiers: Global___DocumentIdentifiers | None = ...,
+        properties: Global___DocumentProperties | None = ...,
+        lines: _abc.Iterable[Global___LineItem] | None = ...,
+        totals: Global___DocumentTotals | None = ...,
+        attachments: Global___DocumentAttachments | None = ...,
+        distribution: Global___DocumentDistribution | None = ...,
+        aggregation: Global___DocumentAggregation | None = ...,
+        related: _abc.Iterable[Global___RelatedInvoice] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "attachments", b"attachments", "distribution", b"distribution", "identifiers", b"identifiers", "properties", b"properties", "totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregation", b"aggregation", "attachments", b"attachments", "distribution", b"distribution", "identifiers", b"identifiers", "lines", b"lines", "properties", b"properties", "related", b"related", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceDocument: _TypeAlias = InvoiceDocument  # noqa: Y015
+
+@_typing.final
+class DocumentIdentifiers(_message.Message):
+    """Seed 002's identifiers node. Ids are this service's: `inv_` for the
+    invoice, UUIDs for companies and projects (the seed's are integers).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    IS_SUPPLIER_INVOICE_FIELD_NUMBER: _builtins.int
+    IS_CLIENT_INVOICE_FIELD_NUMBER: _builtins.int
+    CLIENT_COMPANY_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_IS_INTERNAL_FIELD_NUMBER: _builtins.int
+    SUPPLIER_COMPANY_ID_FIELD_NUMBER: _builtins.int
+    SUPPLIER_IS_INTERNAL_FIELD_NUMBER: _builtins.int
+    PROJECT_ID_FIELD_NUMBER: _builtins.int
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    PROJECT_SEQUENCE_ID_FIELD_NUMBER: _builtins.int
+    FLEX_TRANSACTION_ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The invoice id."""
+    is_supplier_invoice: _builtins.bool
+    """Supplier invoice."""
+    is_client_invoice: _builtins.bool
+    """Client (customer) invoice; equals not is_supplier_invoice."""
+    client_company_id: _builtins.str
+    """The client company: the counterparty of a customer invoice, "My Company"
+    (workspace settings `company_id`) for a supplier invoice.
+    """
+    client_is_internal: _builtins.bool
+    """The client company is "My Company"."""
+    supplier_company_id: _builtins.str
+    """The supplier company: "My Company" for a customer invoice, the
+    counterparty of a supplier invoice.
+    """
+    supplier_is_internal: _builtins.bool
+    """The supplier company is "My Company"."""
+    project_id: _builtins.str
+    """The project."""
+    order_id: _builtins.int
+    """The order."""
+    job_id: _builtins.str
+    """The Standard Project job (supplier invoices)."""
+    project_sequence_id: _builtins.int
+    """The sequence within the project."""
+    flex_transaction_id: _builtins.str
+    """The Flex transaction; present only when set."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        is_supplier_invoice: _builtins.bool = ...,
+        is_client_invoice: _builtins.bool = ...,
+        client_company_id: _builtins.str = ...,
+        client_is_internal: _builtins.bool = ...,
+        supplier_company_id: _builtins.str = ...,
+        supplier_is_internal: _builtins.bool = ...,
+        project_id: _builtins.str = ...,
+        order_id: _builtins.int | None = ...,
+        job_id: _builtins.str | None = ...,
+        project_sequence_id: _builtins.int | None = ...,
+        flex_transaction_id: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_flex_transaction_id", b"_flex_transaction_id", "_job_id", b"_job_id", "_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "flex_transaction_id", b"flex_transaction_id", "job_id", b"job_id", "order_id", b"order_id", "project_sequence_id", b"project_sequence_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_flex_transaction_id", b"_flex_transaction_id", "_job_id", b"_job_id", "_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "client_company_id", b"client_company_id", "client_is_internal", b"client_is_internal", "flex_transaction_id", b"flex_transaction_id", "id", b"id", "is_client_invoice", b"is_client_invoice", "is_supplier_invoice", b"is_supplier_invoice", "job_id", b"job_id", "order_id", b"order_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "supplier_company_id", b"supplier_company_id", "supplier_is_internal", b"supplier_is_internal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__flex_transaction_id: _TypeAlias = _typing.Literal["flex_transaction_id"]  # noqa: Y015
+    _WhichOneofArgType__flex_transaction_id: _TypeAlias = _typing.Literal["_flex_transaction_id", b"_flex_transaction_id"]  # noqa: Y015
+    _WhichOneofReturnType__job_id: _TypeAlias = _typing.Literal["job_id"]  # noqa: Y015
+    _WhichOneofArgType__job_id: _TypeAlias = _typing.Literal["_job_id", b"_job_id"]  # noqa: Y015
+    _WhichOneofReturnType__order_id: _TypeAlias = _typing.Literal["order_id"]  # noqa: Y015
+    _WhichOneofArgType__order_id: _TypeAlias = _typing.Literal["_order_id", b"_order_id"]  # noqa: Y015
+    _WhichOneofReturnType__project_sequence_id: _TypeAlias = _typing.Literal["project_sequence_id"]  # noqa: Y015
+    _WhichOneofArgType__project_sequence_id: _TypeAlias = _typing.Literal["_project_sequence_id", b"_project_sequence_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__flex_transaction_id) -> _WhichOneofReturnType__flex_transaction_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__job_id) -> _WhichOneofReturnType__job_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__order_id) -> _WhichOneofReturnType__order_id | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__project_sequence_id) -> _WhichOneofReturnType__project_sequence_id | None: ...
+
+Global___DocumentIdentifiers: _TypeAlias = DocumentIdentifiers  # noqa: Y015
+
+@_typing.final
+class DocumentProperties(_message.Message):
+    """Seed 002's properties node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ISSUE_DATE_FIELD_NUMBER: _builtins.int
+    DUE_DATE_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    status: Global___InvoiceStatus.ValueType
+    """Lifecycle status."""
+    number: _builtins.str
+    """The invoice number."""
+    currency: _builtins.str
+    """ISO 4217 code."""
+    notes: _builtins.str
+    """Notes."""
+    document_ref: _builtins.str
+    """Document reference."""
+    source: _builtins.str
+    """Provenance tag."""
+    @_builtins.property
+    def issue_date(self) -> _date_pb2.Date:
+        """Issue date."""
+
+    @_builtins.property
+    def due_date(self) -> _date_pb2.Date:
+        """Due date."""
+
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Tags."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """Created."""
+
+    @_builtins.property
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """Last changed."""
+
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp:
+        """Issued."""
+
+    def __init__(
+        self,
+        *,
+        status: Global___InvoiceStatus.ValueType = ...,
+        number: _builtins.str = ...,
+        issue_date: _date_pb2.Date | None = ...,
+        due_date: _date_pb2.Date | None = ...,
+        currency: _builtins.str = ...,
+        notes: _builtins.str = ...,
+        document_ref: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        source: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        updated_at: _timestamp_pb2.Timestamp | None = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "due_date", b"due_date", "issue_date", b"issue_date", "issued_at", b"issued_at", "updated_at", b"updated_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "currency", b"currency", "document_ref", b"document_ref", "due_date", b"due_date", "issue_date", b"issue_date", "issued_at", b"issued_at", "notes", b"notes", "number", b"number", "source", b"source", "status", b"status", "tags", b"tags", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentProperties: _TypeAlias = DocumentProperties  # noqa: Y015
+
+@_typing.final
+class DocumentTotals(_message.Message):
+    """Seed 002's totals node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBTOTAL_FIELD_NUMBER: _builtins.int
+    DISCOUNT_AMOUNT_FIELD_NUMBER: _builtins.int
+    TAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    AMOUNT_PAID_FIELD_NUMBER: _builtins.int
+    AMOUNT_DUE_FIELD_NUMBER: _builtins.int
+    PAYMENT_STATUS_FIELD_NUMBER: _builtins.int
+    TAX_BREAKDOWN_FIELD_NUMBER: _builtins.int
+    subtotal: _builtins.str
+    """Sum of line subtotals."""
+    discount_amount: _builtins.str
+    """Sum of line discounts."""
+    tax_amount: _builtins.str
+    """Sum of line taxes."""
+    total: _builtins.str
+    """subtotal + tax - discount."""
+    amount_paid: _builtins.str
+    """Paid so far (an aggregated child: 0, its payment is the parent's)."""
+    amount_due: _builtins.str
+    """total - amount_paid."""
+    payment_status: Global___PaymentStatus.ValueType
+    """Payment status."""
+    @_builtins.property
+    def tax_breakdown(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaxBreakdown]:
+        """Tax per rate."""
+
+    def __init__(
+        self,
+        *,
+        subtotal: _builtins.str = ...,
+        discount_amount: _builtins.str = ...,
+        tax_amount: _builtins.str = ...,
+        total: _builtins.str = ...,
+        amount_paid: _builtins.str = ...,
+        amount_due: _builtins.str = ...,
+        payment_status: Global___PaymentStatus.ValueType = ...,
+        tax_breakdown: _abc.Iterable[Global___TaxBreakdown] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "amount_paid", b"amount_paid", "discount_amount", b"discount_amount", "payment_status", b"payment_status", "subtotal", b"subtotal", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentTotals: _TypeAlias = DocumentTotals  # noqa: Y015
+
+@_typing.final
+class DocumentAttachments(_message.Message):
+    """Seed 002's attachments node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attachment]:
+        """The files."""
+
+    def __init__(
+        self,
+        *,
+        files: _abc.Iterable[Global___Attachment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentAttachments: _TypeAlias = DocumentAttachments  # noqa: Y015
+
+@_typing.final
+class DocumentDistribution(_message.Message):
+    """Seed 002's distribution node: where the invoice went."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceDelivery]:
+        """Outbound deliveries (provider `webhook` connections)."""
+
+    def __init__(
+        self,
+        *,
+        deliveries: _abc.Iterable[Global___InvoiceDelivery] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentDistribution: _TypeAlias = DocumentDistribution  # noqa: Y015
+
+@_typing.final
+class DocumentAggregation(_message.Message):
+    """Seed 002's aggregation node."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IS_PARENT_FIELD_NUMBER: _builtins.int
+    IS_CHILD_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    CHILD_COUNT_FIELD_NUMBER: _builtins.int
+    is_parent: _builtins.bool
+    """An aggregation parent."""
+    is_child: _builtins.bool
+    """An aggregated child."""
+    parent_id: _builtins.str
+    """The parent of a child."""
+    child_count: _builtins.int
+    """How many children a parent has."""
+    def __init__(
+        self,
+        *,
+        is_parent: _builtins.bool = ...,
+        is_child: _builtins.bool = ...,
+        parent_id: _builtins.str = ...,
+        child_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_count", b"child_count", "is_child", b"is_child", "is_parent", b"is_parent", "parent_id", b"parent_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DocumentAggregation: _TypeAlias = DocumentAggregation  # noqa: Y015
 
 @_typing.final
 class ExternalDocument(_message.Message):

@@ -112,6 +112,31 @@ class InvoiceServiceStub:
     already paid, amount exceeds amount due, no exchange rate for the pair and
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
+    AggregateInvoices: _grpc.UnaryUnaryMultiCallable[_invoices_pb2.AggregateInvoicesRequest, _invoices_pb2.Invoice]
+    """Aggregates draft child invoices into a new draft parent (seed 002): same
+    type, counterparty, currency and project (required); the parent's lines
+    are the children's and its totals their exact sums. The children are then
+    locked (no update, issue, pay, void or delete) until the aggregation is
+    released; a child belongs to at most one parent.
+    Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+    lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+    FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+    differing in type, counterparty, currency or project; no project),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+    ReleaseAggregation: _grpc.UnaryUnaryMultiCallable[_invoices_pb2.ReleaseAggregationRequest, _invoices_pb2.ReleaseAggregationResponse]
+    """Releases a draft parent: its children are unlocked and the parent is
+    deleted. Returns the children.
+    Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+    aggregation parent, or no longer a draft), ABORTED (stale etag),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+    GetInvoiceDocument: _grpc.UnaryUnaryMultiCallable[_invoices_pb2.GetInvoiceDocumentRequest, _invoices_pb2.InvoiceDocument]
+    """The invoice as seed 002's invoice document: identifiers, properties,
+    lines, totals, attachments, distribution, aggregation and related
+    (docs/invoice-document-contract.md says what each node holds).
+    Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
+    """
     ListInvoiceDeliveries: _grpc.UnaryUnaryMultiCallable[_invoices_pb2.ListInvoiceDeliveriesRequest, _invoices_pb2.ListInvoiceDeliveriesResponse]
     """The deliveries of an issued invoice to the tenant's outbound connections
     (provider `webhook`): one per connection, with every attempt's outcome.
@@ -202,6 +227,31 @@ class InvoiceServiceAsyncStub(InvoiceServiceStub):
     different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
     already paid, amount exceeds amount due, no exchange rate for the pair and
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+    AggregateInvoices: _aio.UnaryUnaryMultiCallable[_invoices_pb2.AggregateInvoicesRequest, _invoices_pb2.Invoice]  # type: ignore[assignment]
+    """Aggregates draft child invoices into a new draft parent (seed 002): same
+    type, counterparty, currency and project (required); the parent's lines
+    are the children's and its totals their exact sums. The children are then
+    locked (no update, issue, pay, void or delete) until the aggregation is
+    released; a child belongs to at most one parent.
+    Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+    lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+    FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+    differing in type, counterparty, currency or project; no project),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+    ReleaseAggregation: _aio.UnaryUnaryMultiCallable[_invoices_pb2.ReleaseAggregationRequest, _invoices_pb2.ReleaseAggregationResponse]  # type: ignore[assignment]
+    """Releases a draft parent: its children are unlocked and the parent is
+    deleted. Returns the children.
+    Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+    aggregation parent, or no longer a draft), ABORTED (stale etag),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+    GetInvoiceDocument: _aio.UnaryUnaryMultiCallable[_invoices_pb2.GetInvoiceDocumentRequest, _invoices_pb2.InvoiceDocument]  # type: ignore[assignment]
+    """The invoice as seed 002's invoice document: identifiers, properties,
+    lines, totals, attachments, distribution, aggregation and related
+    (docs/invoice-document-contract.md says what each node holds).
+    Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
     """
     ListInvoiceDeliveries: _aio.UnaryUnaryMultiCallable[_invoices_pb2.ListInvoiceDeliveriesRequest, _invoices_pb2.ListInvoiceDeliveriesResponse]  # type: ignore[assignment]
     """The deliveries of an issued invoice to the tenant's outbound connections
@@ -344,6 +394,49 @@ class InvoiceServiceServicer(metaclass=_abc_1.ABCMeta):
         different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
         already paid, amount exceeds amount due, no exchange rate for the pair and
         date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def AggregateInvoices(
+        self,
+        request: _invoices_pb2.AggregateInvoicesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_invoices_pb2.Invoice, _abc.Awaitable[_invoices_pb2.Invoice]]:
+        """Aggregates draft child invoices into a new draft parent (seed 002): same
+        type, counterparty, currency and project (required); the parent's lines
+        are the children's and its totals their exact sums. The children are then
+        locked (no update, issue, pay, void or delete) until the aggregation is
+        released; a child belongs to at most one parent.
+        Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+        lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+        FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+        differing in type, counterparty, currency or project; no project),
+        UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseAggregation(
+        self,
+        request: _invoices_pb2.ReleaseAggregationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_invoices_pb2.ReleaseAggregationResponse, _abc.Awaitable[_invoices_pb2.ReleaseAggregationResponse]]:
+        """Releases a draft parent: its children are unlocked and the parent is
+        deleted. Returns the children.
+        Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+        aggregation parent, or no longer a draft), ABORTED (stale etag),
+        UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetInvoiceDocument(
+        self,
+        request: _invoices_pb2.GetInvoiceDocumentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_invoices_pb2.InvoiceDocument, _abc.Awaitable[_invoices_pb2.InvoiceDocument]]:
+        """The invoice as seed 002's invoice document: identifiers, properties,
+        lines, totals, attachments, distribution, aggregation and related
+        (docs/invoice-document-contract.md says what each node holds).
+        Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
         """
 
     @_abc_1.abstractmethod

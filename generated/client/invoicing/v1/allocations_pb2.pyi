@@ -396,6 +396,7 @@ class WorkspaceSettings(google.protobuf.message.Message):
     UPDATED_BY_FIELD_NUMBER: builtins.int
     ETAG_FIELD_NUMBER: builtins.int
     NAME_FIELD_NUMBER: builtins.int
+    COMPANY_ID_FIELD_NUMBER: builtins.int
     workspace_id: builtins.str
     """The workspace (tenant) these settings belong to."""
     accounting_currency: builtins.str
@@ -410,6 +411,12 @@ class WorkspaceSettings(google.protobuf.message.Message):
     """Display name of the workspace (seed 003 `workspace.name`), at most 200
     characters; empty while never set.
     """
+    company_id: builtins.str
+    """"My Company" (seed 002): the counterparty (a UUID) that is the tenant's own
+    company. It is the supplier of customer invoices and the client of
+    supplier invoices in the invoice document, and makes the document's
+    `*_is_internal` flags true. Empty while never set.
+    """
     @property
     def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
         """Server stamp of the last change; unset while the defaults apply."""
@@ -423,9 +430,10 @@ class WorkspaceSettings(google.protobuf.message.Message):
         updated_by: builtins.str = ...,
         etag: builtins.str = ...,
         name: builtins.str = ...,
+        company_id: builtins.str = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["updated_at", b"updated_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["accounting_currency", b"accounting_currency", "etag", b"etag", "name", b"name", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["accounting_currency", b"accounting_currency", "company_id", b"company_id", "etag", b"etag", "name", b"name", "updated_at", b"updated_at", "updated_by", b"updated_by", "workspace_id", b"workspace_id"]) -> None: ...
 
 global___WorkspaceSettings = WorkspaceSettings
 

@@ -155,6 +155,30 @@ PAYMENT_STATUS_PAID: PaymentStatus.ValueType  # 3
 """Fully allocated."""
 global___PaymentStatus = PaymentStatus
 
+class _Relation:
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
+
+class _RelationEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_Relation.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
+    RELATION_UNSPECIFIED: _Relation.ValueType  # 0
+    """Not used."""
+    RELATION_PARENT: _Relation.ValueType  # 1
+    """The aggregation parent of this (child) invoice."""
+    RELATION_CHILD: _Relation.ValueType  # 2
+    """An aggregated child of this (parent) invoice."""
+
+class Relation(_Relation, metaclass=_RelationEnumTypeWrapper):
+    """How a related invoice relates to this one."""
+
+RELATION_UNSPECIFIED: Relation.ValueType  # 0
+"""Not used."""
+RELATION_PARENT: Relation.ValueType  # 1
+"""The aggregation parent of this (child) invoice."""
+RELATION_CHILD: Relation.ValueType  # 2
+"""An aggregated child of this (parent) invoice."""
+global___Relation = Relation
+
 class _MatchStatus:
     ValueType = typing.NewType("ValueType", builtins.int)
     V: typing_extensions.TypeAlias = ValueType
@@ -430,6 +454,12 @@ class Invoice(google.protobuf.message.Message):
     EXTERNAL_FIELD_NUMBER: builtins.int
     SUPPLIER_MATCH_FIELD_NUMBER: builtins.int
     REVIEW_REASON_FIELD_NUMBER: builtins.int
+    JOB_ID_FIELD_NUMBER: builtins.int
+    FLEX_TRANSACTION_ID_FIELD_NUMBER: builtins.int
+    ATTACHMENTS_FIELD_NUMBER: builtins.int
+    PARENT_ID_FIELD_NUMBER: builtins.int
+    IS_AGGREGATION_PARENT_FIELD_NUMBER: builtins.int
+    RELATED_FIELD_NUMBER: builtins.int
     id: builtins.str
     """Server-assigned id, `inv_` + 26 characters."""
     tenant_id: builtins.str
@@ -513,6 +543,20 @@ class Invoice(google.protobuf.message.Message):
     disagree with its lines under the service's rounding model); empty when
     it does not. Filter: `review_required = true`.
     """
+    job_id: builtins.str
+    """Standard Project job the invoice is linked to (seed 002 `jobId`): supplier
+    invoices only; at most 100 characters.
+    """
+    flex_transaction_id: builtins.str
+    """Flex transaction that is costed (seed 002 `flexTransactionId`); at most
+    100 characters.
+    """
+    parent_id: builtins.str
+    """The aggregation parent when this invoice was aggregated (then it is
+    locked). Filter: `parent_id = "inv_..."` lists a parent's children.
+    """
+    is_aggregation_parent: builtins.bool
+    """True for an aggregation parent."""
     @property
     def issue_date(self) -> google.type.date_pb2.Date:
         """Issue date; defaults to the issue day (UTC) when the invoice is issued."""
@@ -573,6 +617,18 @@ class Invoice(google.protobuf.message.Message):
         to a counterparty (seed 004: automatically, by SIRET then SIREN).
         """
 
+    @property
+    def attachments(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Attachment]:
+        """Files attached to the invoice (at most 20). Ingested invoices carry the
+        provider's document URL here.
+        """
+
+    @property
+    def related(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RelatedInvoice]:
+        """Related invoices (seed 002 `related`): the parent of a child, the
+        children of a parent.
+        """
+
     def __init__(
         self,
         *,
@@ -628,15 +684,522 @@ class Invoice(google.protobuf.message.Message):
         external: global___ExternalDocument | None = ...,
         supplier_match: global___SupplierMatch | None = ...,
         review_reason: builtins.str = ...,
+        job_id: builtins.str = ...,
+        flex_transaction_id: builtins.str = ...,
+        attachments: collections.abc.Iterable[global___Attachment] | None = ...,
+        parent_id: builtins.str = ...,
+        is_aggregation_parent: builtins.bool = ...,
+        related: collections.abc.Iterable[global___RelatedInvoice] | None = ...,
     ) -> None: ...
     def HasField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "created_at", b"created_at", "deleted_at", b"deleted_at", "due_date", b"due_date", "external", b"external", "issue_date", b"issue_date", "issued_at", b"issued_at", "order_id", b"order_id", "paid_at", b"paid_at", "paid_date", b"paid_date", "project_sequence_id", b"project_sequence_id", "supplier_match", b"supplier_match", "updated_at", b"updated_at", "voided_at", b"voided_at"]) -> builtins.bool: ...
-    def ClearField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "external", b"external", "id", b"id", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "review_reason", b"review_reason", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "supplier_match", b"supplier_match", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]) -> None: ...
+    def ClearField(self, field_name: typing.Literal["_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "account_id", b"account_id", "amount", b"amount", "amount_due", b"amount_due", "amount_paid", b"amount_paid", "app_id", b"app_id", "attachments", b"attachments", "contract_id", b"contract_id", "counterparty_id", b"counterparty_id", "created_at", b"created_at", "created_by", b"created_by", "created_by_id", b"created_by_id", "currency", b"currency", "deleted_at", b"deleted_at", "deleted_by", b"deleted_by", "direction", b"direction", "discount_amount", b"discount_amount", "document_ref", b"document_ref", "due_date", b"due_date", "etag", b"etag", "external", b"external", "flex_transaction_id", b"flex_transaction_id", "id", b"id", "is_aggregation_parent", b"is_aggregation_parent", "is_deleted", b"is_deleted", "issue_date", b"issue_date", "issued_at", b"issued_at", "job_id", b"job_id", "line_items", b"line_items", "notes", b"notes", "number", b"number", "order_id", b"order_id", "overdue", b"overdue", "paid_at", b"paid_at", "paid_date", b"paid_date", "parent_id", b"parent_id", "payment_status", b"payment_status", "po_id", b"po_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "related", b"related", "review_reason", b"review_reason", "schema_version", b"schema_version", "source", b"source", "source_type", b"source_type", "status", b"status", "subtotal", b"subtotal", "supplier_match", b"supplier_match", "tags", b"tags", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "tenant_id", b"tenant_id", "total", b"total", "type", b"type", "updated_at", b"updated_at", "updated_by", b"updated_by", "vendor_id", b"vendor_id", "void_reason", b"void_reason", "voided_at", b"voided_at"]) -> None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_order_id", b"_order_id"]) -> typing.Literal["order_id"] | None: ...
     @typing.overload
     def WhichOneof(self, oneof_group: typing.Literal["_project_sequence_id", b"_project_sequence_id"]) -> typing.Literal["project_sequence_id"] | None: ...
 
 global___Invoice = Invoice
+
+@typing.final
+class Attachment(google.protobuf.message.Message):
+    """A file attached to an invoice."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: builtins.int
+    SIZE_BYTES_FIELD_NUMBER: builtins.int
+    URL_FIELD_NUMBER: builtins.int
+    name: builtins.str
+    """File name, 1..255 characters."""
+    content_type: builtins.str
+    """MIME type, e.g. "application/pdf"."""
+    size_bytes: builtins.int
+    """Size in bytes, when known."""
+    url: builtins.str
+    """Where it is stored: an https URL or a storage path, 1..2048 characters."""
+    def __init__(
+        self,
+        *,
+        name: builtins.str = ...,
+        content_type: builtins.str = ...,
+        size_bytes: builtins.int = ...,
+        url: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["content_type", b"content_type", "name", b"name", "size_bytes", b"size_bytes", "url", b"url"]) -> None: ...
+
+global___Attachment = Attachment
+
+@typing.final
+class RelatedInvoice(google.protobuf.message.Message):
+    """A related invoice as seed 002's basic record."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    RELATION_FIELD_NUMBER: builtins.int
+    ID_FIELD_NUMBER: builtins.int
+    NUMBER_FIELD_NUMBER: builtins.int
+    STATUS_FIELD_NUMBER: builtins.int
+    PAYMENT_STATUS_FIELD_NUMBER: builtins.int
+    CURRENCY_FIELD_NUMBER: builtins.int
+    SUBTOTAL_FIELD_NUMBER: builtins.int
+    TAX_AMOUNT_FIELD_NUMBER: builtins.int
+    TOTAL_FIELD_NUMBER: builtins.int
+    relation: global___Relation.ValueType
+    """Parent or child."""
+    id: builtins.str
+    """The invoice id."""
+    number: builtins.str
+    """Its number (empty for drafts of customer invoices)."""
+    status: global___InvoiceStatus.ValueType
+    """Its status."""
+    payment_status: global___PaymentStatus.ValueType
+    """Its payment status."""
+    currency: builtins.str
+    """ISO 4217 code."""
+    subtotal: builtins.str
+    """Its totals."""
+    tax_amount: builtins.str
+    """Its tax."""
+    total: builtins.str
+    """Its total."""
+    def __init__(
+        self,
+        *,
+        relation: global___Relation.ValueType = ...,
+        id: builtins.str = ...,
+        number: builtins.str = ...,
+        status: global___InvoiceStatus.ValueType = ...,
+        payment_status: global___PaymentStatus.ValueType = ...,
+        currency: builtins.str = ...,
+        subtotal: builtins.str = ...,
+        tax_amount: builtins.str = ...,
+        total: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["currency", b"currency", "id", b"id", "number", b"number", "payment_status", b"payment_status", "relation", b"relation", "status", b"status", "subtotal", b"subtotal", "tax_amount", b"tax_amount", "total", b"total"]) -> None: ...
+
+global___RelatedInvoice = RelatedInvoice
+
+@typing.final
+class AggregateInvoicesRequest(google.protobuf.message.Message):
+    """Request for AggregateInvoices."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHILD_IDS_FIELD_NUMBER: builtins.int
+    REQUEST_ID_FIELD_NUMBER: builtins.int
+    NOTES_FIELD_NUMBER: builtins.int
+    request_id: builtins.str
+    """Idempotency key (AIP-155)."""
+    notes: builtins.str
+    """Notes of the parent."""
+    @property
+    def child_ids(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """The draft children (1..100 distinct `inv_` ids)."""
+
+    def __init__(
+        self,
+        *,
+        child_ids: collections.abc.Iterable[builtins.str] | None = ...,
+        request_id: builtins.str = ...,
+        notes: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["child_ids", b"child_ids", "notes", b"notes", "request_id", b"request_id"]) -> None: ...
+
+global___AggregateInvoicesRequest = AggregateInvoicesRequest
+
+@typing.final
+class ReleaseAggregationRequest(google.protobuf.message.Message):
+    """Request for ReleaseAggregation."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    ETAG_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    """The parent invoice id."""
+    etag: builtins.str
+    """If set, must match the parent's current etag."""
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+        etag: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["etag", b"etag", "id", b"id"]) -> None: ...
+
+global___ReleaseAggregationRequest = ReleaseAggregationRequest
+
+@typing.final
+class ReleaseAggregationResponse(google.protobuf.message.Message):
+    """Response for ReleaseAggregation."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    CHILDREN_FIELD_NUMBER: builtins.int
+    @property
+    def children(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Invoice]:
+        """The children, unlocked."""
+
+    def __init__(
+        self,
+        *,
+        children: collections.abc.Iterable[global___Invoice] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["children", b"children"]) -> None: ...
+
+global___ReleaseAggregationResponse = ReleaseAggregationResponse
+
+@typing.final
+class GetInvoiceDocumentRequest(google.protobuf.message.Message):
+    """Request for GetInvoiceDocument."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    """The invoice id."""
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["id", b"id"]) -> None: ...
+
+global___GetInvoiceDocumentRequest = GetInvoiceDocumentRequest
+
+@typing.final
+class InvoiceDocument(google.protobuf.message.Message):
+    """The invoice as seed 002's invoice document."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    IDENTIFIERS_FIELD_NUMBER: builtins.int
+    PROPERTIES_FIELD_NUMBER: builtins.int
+    LINES_FIELD_NUMBER: builtins.int
+    TOTALS_FIELD_NUMBER: builtins.int
+    ATTACHMENTS_FIELD_NUMBER: builtins.int
+    DISTRIBUTION_FIELD_NUMBER: builtins.int
+    AGGREGATION_FIELD_NUMBER: builtins.int
+    RELATED_FIELD_NUMBER: builtins.int
+    @property
+    def identifiers(self) -> global___DocumentIdentifiers:
+        """Ids and references (seed 002 "Invoice Identifiers Record")."""
+
+    @property
+    def properties(self) -> global___DocumentProperties:
+        """Status, number, dates and the like."""
+
+    @property
+    def lines(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___LineItem]:
+        """The lines, in order."""
+
+    @property
+    def totals(self) -> global___DocumentTotals:
+        """The totals."""
+
+    @property
+    def attachments(self) -> global___DocumentAttachments:
+        """The attached files."""
+
+    @property
+    def distribution(self) -> global___DocumentDistribution:
+        """Where the invoice was sent (outbound deliveries)."""
+
+    @property
+    def aggregation(self) -> global___DocumentAggregation:
+        """Its place in an aggregation."""
+
+    @property
+    def related(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___RelatedInvoice]:
+        """Parent or children (basic records)."""
+
+    def __init__(
+        self,
+        *,
+        identifiers: global___DocumentIdentifiers | None = ...,
+        properties: global___DocumentProperties | None = ...,
+        lines: collections.abc.Iterable[global___LineItem] | None = ...,
+        totals: global___DocumentTotals | None = ...,
+        attachments: global___DocumentAttachments | None = ...,
+        distribution: global___DocumentDistribution | None = ...,
+        aggregation: global___DocumentAggregation | None = ...,
+        related: collections.abc.Iterable[global___RelatedInvoice] | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["aggregation", b"aggregation", "attachments", b"attachments", "distribution", b"distribution", "identifiers", b"identifiers", "properties", b"properties", "totals", b"totals"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["aggregation", b"aggregation", "attachments", b"attachments", "distribution", b"distribution", "identifiers", b"identifiers", "lines", b"lines", "properties", b"properties", "related", b"related", "totals", b"totals"]) -> None: ...
+
+global___InvoiceDocument = InvoiceDocument
+
+@typing.final
+class DocumentIdentifiers(google.protobuf.message.Message):
+    """Seed 002's identifiers node. Ids are this service's: `inv_` for the
+    invoice, UUIDs for companies and projects (the seed's are integers).
+    """
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    ID_FIELD_NUMBER: builtins.int
+    IS_SUPPLIER_INVOICE_FIELD_NUMBER: builtins.int
+    IS_CLIENT_INVOICE_FIELD_NUMBER: builtins.int
+    CLIENT_COMPANY_ID_FIELD_NUMBER: builtins.int
+    CLIENT_IS_INTERNAL_FIELD_NUMBER: builtins.int
+    SUPPLIER_COMPANY_ID_FIELD_NUMBER: builtins.int
+    SUPPLIER_IS_INTERNAL_FIELD_NUMBER: builtins.int
+    PROJECT_ID_FIELD_NUMBER: builtins.int
+    ORDER_ID_FIELD_NUMBER: builtins.int
+    JOB_ID_FIELD_NUMBER: builtins.int
+    PROJECT_SEQUENCE_ID_FIELD_NUMBER: builtins.int
+    FLEX_TRANSACTION_ID_FIELD_NUMBER: builtins.int
+    id: builtins.str
+    """The invoice id."""
+    is_supplier_invoice: builtins.bool
+    """Supplier invoice."""
+    is_client_invoice: builtins.bool
+    """Client (customer) invoice; equals not is_supplier_invoice."""
+    client_company_id: builtins.str
+    """The client company: the counterparty of a customer invoice, "My Company"
+    (workspace settings `company_id`) for a supplier invoice.
+    """
+    client_is_internal: builtins.bool
+    """The client company is "My Company"."""
+    supplier_company_id: builtins.str
+    """The supplier company: "My Company" for a customer invoice, the
+    counterparty of a supplier invoice.
+    """
+    supplier_is_internal: builtins.bool
+    """The supplier company is "My Company"."""
+    project_id: builtins.str
+    """The project."""
+    order_id: builtins.int
+    """The order."""
+    job_id: builtins.str
+    """The Standard Project job (supplier invoices)."""
+    project_sequence_id: builtins.int
+    """The sequence within the project."""
+    flex_transaction_id: builtins.str
+    """The Flex transaction; present only when set."""
+    def __init__(
+        self,
+        *,
+        id: builtins.str = ...,
+        is_supplier_invoice: builtins.bool = ...,
+        is_client_invoice: builtins.bool = ...,
+        client_company_id: builtins.str = ...,
+        client_is_internal: builtins.bool = ...,
+        supplier_company_id: builtins.str = ...,
+        supplier_is_internal: builtins.bool = ...,
+        project_id: builtins.str = ...,
+        order_id: builtins.int | None = ...,
+        job_id: builtins.str | None = ...,
+        project_sequence_id: builtins.int | None = ...,
+        flex_transaction_id: builtins.str | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["_flex_transaction_id", b"_flex_transaction_id", "_job_id", b"_job_id", "_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "flex_transaction_id", b"flex_transaction_id", "job_id", b"job_id", "order_id", b"order_id", "project_sequence_id", b"project_sequence_id"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["_flex_transaction_id", b"_flex_transaction_id", "_job_id", b"_job_id", "_order_id", b"_order_id", "_project_sequence_id", b"_project_sequence_id", "client_company_id", b"client_company_id", "client_is_internal", b"client_is_internal", "flex_transaction_id", b"flex_transaction_id", "id", b"id", "is_client_invoice", b"is_client_invoice", "is_supplier_invoice", b"is_supplier_invoice", "job_id", b"job_id", "order_id", b"order_id", "project_id", b"project_id", "project_sequence_id", b"project_sequence_id", "supplier_company_id", b"supplier_company_id", "supplier_is_internal", b"supplier_is_internal"]) -> None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_flex_transaction_id", b"_flex_transaction_id"]) -> typing.Literal["flex_transaction_id"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_job_id", b"_job_id"]) -> typing.Literal["job_id"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_order_id", b"_order_id"]) -> typing.Literal["order_id"] | None: ...
+    @typing.overload
+    def WhichOneof(self, oneof_group: typing.Literal["_project_sequence_id", b"_project_sequence_id"]) -> typing.Literal["project_sequence_id"] | None: ...
+
+global___DocumentIdentifiers = DocumentIdentifiers
+
+@typing.final
+class DocumentProperties(google.protobuf.message.Message):
+    """Seed 002's properties node."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: builtins.int
+    NUMBER_FIELD_NUMBER: builtins.int
+    ISSUE_DATE_FIELD_NUMBER: builtins.int
+    DUE_DATE_FIELD_NUMBER: builtins.int
+    CURRENCY_FIELD_NUMBER: builtins.int
+    NOTES_FIELD_NUMBER: builtins.int
+    DOCUMENT_REF_FIELD_NUMBER: builtins.int
+    TAGS_FIELD_NUMBER: builtins.int
+    SOURCE_FIELD_NUMBER: builtins.int
+    CREATED_AT_FIELD_NUMBER: builtins.int
+    UPDATED_AT_FIELD_NUMBER: builtins.int
+    ISSUED_AT_FIELD_NUMBER: builtins.int
+    status: global___InvoiceStatus.ValueType
+    """Lifecycle status."""
+    number: builtins.str
+    """The invoice number."""
+    currency: builtins.str
+    """ISO 4217 code."""
+    notes: builtins.str
+    """Notes."""
+    document_ref: builtins.str
+    """Document reference."""
+    source: builtins.str
+    """Provenance tag."""
+    @property
+    def issue_date(self) -> google.type.date_pb2.Date:
+        """Issue date."""
+
+    @property
+    def due_date(self) -> google.type.date_pb2.Date:
+        """Due date."""
+
+    @property
+    def tags(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]:
+        """Tags."""
+
+    @property
+    def created_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """Created."""
+
+    @property
+    def updated_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """Last changed."""
+
+    @property
+    def issued_at(self) -> google.protobuf.timestamp_pb2.Timestamp:
+        """Issued."""
+
+    def __init__(
+        self,
+        *,
+        status: global___InvoiceStatus.ValueType = ...,
+        number: builtins.str = ...,
+        issue_date: google.type.date_pb2.Date | None = ...,
+        due_date: google.type.date_pb2.Date | None = ...,
+        currency: builtins.str = ...,
+        notes: builtins.str = ...,
+        document_ref: builtins.str = ...,
+        tags: collections.abc.Iterable[builtins.str] | None = ...,
+        source: builtins.str = ...,
+        created_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        updated_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+        issued_at: google.protobuf.timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    def HasField(self, field_name: typing.Literal["created_at", b"created_at", "due_date", b"due_date", "issue_date", b"issue_date", "issued_at", b"issued_at", "updated_at", b"updated_at"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["created_at", b"created_at", "currency", b"currency", "document_ref", b"document_ref", "due_date", b"due_date", "issue_date", b"issue_date", "issued_at", b"issued_at", "notes", b"notes", "number", b"number", "source", b"source", "status", b"status", "tags", b"tags", "updated_at", b"updated_at"]) -> None: ...
+
+global___DocumentProperties = DocumentProperties
+
+@typing.final
+class DocumentTotals(google.protobuf.message.Message):
+    """Seed 002's totals node."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    SUBTOTAL_FIELD_NUMBER: builtins.int
+    DISCOUNT_AMOUNT_FIELD_NUMBER: builtins.int
+    TAX_AMOUNT_FIELD_NUMBER: builtins.int
+    TOTAL_FIELD_NUMBER: builtins.int
+    AMOUNT_PAID_FIELD_NUMBER: builtins.int
+    AMOUNT_DUE_FIELD_NUMBER: builtins.int
+    PAYMENT_STATUS_FIELD_NUMBER: builtins.int
+    TAX_BREAKDOWN_FIELD_NUMBER: builtins.int
+    subtotal: builtins.str
+    """Sum of line subtotals."""
+    discount_amount: builtins.str
+    """Sum of line discounts."""
+    tax_amount: builtins.str
+    """Sum of line taxes."""
+    total: builtins.str
+    """subtotal + tax - discount."""
+    amount_paid: builtins.str
+    """Paid so far (an aggregated child: 0, its payment is the parent's)."""
+    amount_due: builtins.str
+    """total - amount_paid."""
+    payment_status: global___PaymentStatus.ValueType
+    """Payment status."""
+    @property
+    def tax_breakdown(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___TaxBreakdown]:
+        """Tax per rate."""
+
+    def __init__(
+        self,
+        *,
+        subtotal: builtins.str = ...,
+        discount_amount: builtins.str = ...,
+        tax_amount: builtins.str = ...,
+        total: builtins.str = ...,
+        amount_paid: builtins.str = ...,
+        amount_due: builtins.str = ...,
+        payment_status: global___PaymentStatus.ValueType = ...,
+        tax_breakdown: collections.abc.Iterable[global___TaxBreakdown] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["amount_due", b"amount_due", "amount_paid", b"amount_paid", "discount_amount", b"discount_amount", "payment_status", b"payment_status", "subtotal", b"subtotal", "tax_amount", b"tax_amount", "tax_breakdown", b"tax_breakdown", "total", b"total"]) -> None: ...
+
+global___DocumentTotals = DocumentTotals
+
+@typing.final
+class DocumentAttachments(google.protobuf.message.Message):
+    """Seed 002's attachments node."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    FILES_FIELD_NUMBER: builtins.int
+    @property
+    def files(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___Attachment]:
+        """The files."""
+
+    def __init__(
+        self,
+        *,
+        files: collections.abc.Iterable[global___Attachment] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["files", b"files"]) -> None: ...
+
+global___DocumentAttachments = DocumentAttachments
+
+@typing.final
+class DocumentDistribution(google.protobuf.message.Message):
+    """Seed 002's distribution node: where the invoice went."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    DELIVERIES_FIELD_NUMBER: builtins.int
+    @property
+    def deliveries(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[global___InvoiceDelivery]:
+        """Outbound deliveries (provider `webhook` connections)."""
+
+    def __init__(
+        self,
+        *,
+        deliveries: collections.abc.Iterable[global___InvoiceDelivery] | None = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["deliveries", b"deliveries"]) -> None: ...
+
+global___DocumentDistribution = DocumentDistribution
+
+@typing.final
+class DocumentAggregation(google.protobuf.message.Message):
+    """Seed 002's aggregation node."""
+
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
+
+    IS_PARENT_FIELD_NUMBER: builtins.int
+    IS_CHILD_FIELD_NUMBER: builtins.int
+    PARENT_ID_FIELD_NUMBER: builtins.int
+    CHILD_COUNT_FIELD_NUMBER: builtins.int
+    is_parent: builtins.bool
+    """An aggregation parent."""
+    is_child: builtins.bool
+    """An aggregated child."""
+    parent_id: builtins.str
+    """The parent of a child."""
+    child_count: builtins.int
+    """How many children a parent has."""
+    def __init__(
+        self,
+        *,
+        is_parent: builtins.bool = ...,
+        is_child: builtins.bool = ...,
+        parent_id: builtins.str = ...,
+        child_count: builtins.int = ...,
+    ) -> None: ...
+    def ClearField(self, field_name: typing.Literal["child_count", b"child_count", "is_child", b"is_child", "is_parent", b"is_parent", "parent_id", b"parent_id"]) -> None: ...
+
+global___DocumentAggregation = DocumentAggregation
 
 @typing.final
 class ExternalDocument(google.protobuf.message.Message):

@@ -91,6 +91,21 @@ class InvoiceServiceStub(object):
                 request_serializer=invoicing_dot_v1_dot_invoices__pb2.PayInvoiceRequest.SerializeToString,
                 response_deserializer=invoicing_dot_v1_dot_invoices__pb2.Invoice.FromString,
                 _registered_method=True)
+        self.AggregateInvoices = channel.unary_unary(
+                '/invoicing.v1.InvoiceService/AggregateInvoices',
+                request_serializer=invoicing_dot_v1_dot_invoices__pb2.AggregateInvoicesRequest.SerializeToString,
+                response_deserializer=invoicing_dot_v1_dot_invoices__pb2.Invoice.FromString,
+                _registered_method=True)
+        self.ReleaseAggregation = channel.unary_unary(
+                '/invoicing.v1.InvoiceService/ReleaseAggregation',
+                request_serializer=invoicing_dot_v1_dot_invoices__pb2.ReleaseAggregationRequest.SerializeToString,
+                response_deserializer=invoicing_dot_v1_dot_invoices__pb2.ReleaseAggregationResponse.FromString,
+                _registered_method=True)
+        self.GetInvoiceDocument = channel.unary_unary(
+                '/invoicing.v1.InvoiceService/GetInvoiceDocument',
+                request_serializer=invoicing_dot_v1_dot_invoices__pb2.GetInvoiceDocumentRequest.SerializeToString,
+                response_deserializer=invoicing_dot_v1_dot_invoices__pb2.InvoiceDocument.FromString,
+                _registered_method=True)
         self.ListInvoiceDeliveries = channel.unary_unary(
                 '/invoicing.v1.InvoiceService/ListInvoiceDeliveries',
                 request_serializer=invoicing_dot_v1_dot_invoices__pb2.ListInvoiceDeliveriesRequest.SerializeToString,
@@ -216,6 +231,43 @@ class InvoiceServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AggregateInvoices(self, request, context):
+        """Aggregates draft child invoices into a new draft parent (seed 002): same
+        type, counterparty, currency and project (required); the parent's lines
+        are the children's and its totals their exact sums. The children are then
+        locked (no update, issue, pay, void or delete) until the aggregation is
+        released; a child belongs to at most one parent.
+        Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+        lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+        FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+        differing in type, counterparty, currency or project; no project),
+        UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseAggregation(self, request, context):
+        """Releases a draft parent: its children are unlocked and the parent is
+        deleted. Returns the children.
+        Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+        aggregation parent, or no longer a draft), ABORTED (stale etag),
+        UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInvoiceDocument(self, request, context):
+        """The invoice as seed 002's invoice document: identifiers, properties,
+        lines, totals, attachments, distribution, aggregation and related
+        (docs/invoice-document-contract.md says what each node holds).
+        Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListInvoiceDeliveries(self, request, context):
         """The deliveries of an issued invoice to the tenant's outbound connections
         (provider `webhook`): one per connection, with every attempt's outcome.
@@ -273,6 +325,21 @@ def add_InvoiceServiceServicer_to_server(servicer, server):
                     servicer.PayInvoice,
                     request_deserializer=invoicing_dot_v1_dot_invoices__pb2.PayInvoiceRequest.FromString,
                     response_serializer=invoicing_dot_v1_dot_invoices__pb2.Invoice.SerializeToString,
+            ),
+            'AggregateInvoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.AggregateInvoices,
+                    request_deserializer=invoicing_dot_v1_dot_invoices__pb2.AggregateInvoicesRequest.FromString,
+                    response_serializer=invoicing_dot_v1_dot_invoices__pb2.Invoice.SerializeToString,
+            ),
+            'ReleaseAggregation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseAggregation,
+                    request_deserializer=invoicing_dot_v1_dot_invoices__pb2.ReleaseAggregationRequest.FromString,
+                    response_serializer=invoicing_dot_v1_dot_invoices__pb2.ReleaseAggregationResponse.SerializeToString,
+            ),
+            'GetInvoiceDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInvoiceDocument,
+                    request_deserializer=invoicing_dot_v1_dot_invoices__pb2.GetInvoiceDocumentRequest.FromString,
+                    response_serializer=invoicing_dot_v1_dot_invoices__pb2.InvoiceDocument.SerializeToString,
             ),
             'ListInvoiceDeliveries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListInvoiceDeliveries,
@@ -535,6 +602,87 @@ class InvoiceService(object):
             '/invoicing.v1.InvoiceService/PayInvoice',
             invoicing_dot_v1_dot_invoices__pb2.PayInvoiceRequest.SerializeToString,
             invoicing_dot_v1_dot_invoices__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AggregateInvoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/invoicing.v1.InvoiceService/AggregateInvoices',
+            invoicing_dot_v1_dot_invoices__pb2.AggregateInvoicesRequest.SerializeToString,
+            invoicing_dot_v1_dot_invoices__pb2.Invoice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseAggregation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/invoicing.v1.InvoiceService/ReleaseAggregation',
+            invoicing_dot_v1_dot_invoices__pb2.ReleaseAggregationRequest.SerializeToString,
+            invoicing_dot_v1_dot_invoices__pb2.ReleaseAggregationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInvoiceDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/invoicing.v1.InvoiceService/GetInvoiceDocument',
+            invoicing_dot_v1_dot_invoices__pb2.GetInvoiceDocumentRequest.SerializeToString,
+            invoicing_dot_v1_dot_invoices__pb2.InvoiceDocument.FromString,
             options,
             channel_credentials,
             insecure,

@@ -136,6 +136,43 @@ class InvoiceServiceStub:
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
+    AggregateInvoices: grpc.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.AggregateInvoicesRequest,
+        invoicing.v1.invoices_pb2.Invoice,
+    ]
+    """Aggregates draft child invoices into a new draft parent (seed 002): same
+    type, counterparty, currency and project (required); the parent's lines
+    are the children's and its totals their exact sums. The children are then
+    locked (no update, issue, pay, void or delete) until the aggregation is
+    released; a child belongs to at most one parent.
+    Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+    lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+    FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+    differing in type, counterparty, currency or project; no project),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
+    ReleaseAggregation: grpc.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.ReleaseAggregationRequest,
+        invoicing.v1.invoices_pb2.ReleaseAggregationResponse,
+    ]
+    """Releases a draft parent: its children are unlocked and the parent is
+    deleted. Returns the children.
+    Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+    aggregation parent, or no longer a draft), ABORTED (stale etag),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
+    GetInvoiceDocument: grpc.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.GetInvoiceDocumentRequest,
+        invoicing.v1.invoices_pb2.InvoiceDocument,
+    ]
+    """The invoice as seed 002's invoice document: identifiers, properties,
+    lines, totals, attachments, distribution, aggregation and related
+    (docs/invoice-document-contract.md says what each node holds).
+    Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
     ListInvoiceDeliveries: grpc.UnaryUnaryMultiCallable[
         invoicing.v1.invoices_pb2.ListInvoiceDeliveriesRequest,
         invoicing.v1.invoices_pb2.ListInvoiceDeliveriesResponse,
@@ -262,6 +299,43 @@ class InvoiceServiceAsyncStub:
     different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
     already paid, amount exceeds amount due, no exchange rate for the pair and
     date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
+    AggregateInvoices: grpc.aio.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.AggregateInvoicesRequest,
+        invoicing.v1.invoices_pb2.Invoice,
+    ]
+    """Aggregates draft child invoices into a new draft parent (seed 002): same
+    type, counterparty, currency and project (required); the parent's lines
+    are the children's and its totals their exact sums. The children are then
+    locked (no update, issue, pay, void or delete) until the aggregation is
+    released; a child belongs to at most one parent.
+    Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+    lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+    FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+    differing in type, counterparty, currency or project; no project),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
+    ReleaseAggregation: grpc.aio.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.ReleaseAggregationRequest,
+        invoicing.v1.invoices_pb2.ReleaseAggregationResponse,
+    ]
+    """Releases a draft parent: its children are unlocked and the parent is
+    deleted. Returns the children.
+    Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+    aggregation parent, or no longer a draft), ABORTED (stale etag),
+    UNAUTHENTICATED, PERMISSION_DENIED.
+    """
+
+    GetInvoiceDocument: grpc.aio.UnaryUnaryMultiCallable[
+        invoicing.v1.invoices_pb2.GetInvoiceDocumentRequest,
+        invoicing.v1.invoices_pb2.InvoiceDocument,
+    ]
+    """The invoice as seed 002's invoice document: identifiers, properties,
+    lines, totals, attachments, distribution, aggregation and related
+    (docs/invoice-document-contract.md says what each node holds).
+    Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
     """
 
     ListInvoiceDeliveries: grpc.aio.UnaryUnaryMultiCallable[
@@ -408,6 +482,49 @@ class InvoiceServiceServicer(metaclass=abc.ABCMeta):
         different request), NOT_FOUND, FAILED_PRECONDITION (not issued or void,
         already paid, amount exceeds amount due, no exchange rate for the pair and
         date), ABORTED (stale etag), UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def AggregateInvoices(
+        self,
+        request: invoicing.v1.invoices_pb2.AggregateInvoicesRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[invoicing.v1.invoices_pb2.Invoice, collections.abc.Awaitable[invoicing.v1.invoices_pb2.Invoice]]:
+        """Aggregates draft child invoices into a new draft parent (seed 002): same
+        type, counterparty, currency and project (required); the parent's lines
+        are the children's and its totals their exact sums. The children are then
+        locked (no update, issue, pay, void or delete) until the aggregation is
+        released; a child belongs to at most one parent.
+        Errors: INVALID_ARGUMENT (no or malformed child ids, duplicates, over 500
+        lines), NOT_FOUND (a child unknown, deleted or another tenant's),
+        FAILED_PRECONDITION (a child not a draft, already aggregated, a parent, or
+        differing in type, counterparty, currency or project; no project),
+        UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def ReleaseAggregation(
+        self,
+        request: invoicing.v1.invoices_pb2.ReleaseAggregationRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[invoicing.v1.invoices_pb2.ReleaseAggregationResponse, collections.abc.Awaitable[invoicing.v1.invoices_pb2.ReleaseAggregationResponse]]:
+        """Releases a draft parent: its children are unlocked and the parent is
+        deleted. Returns the children.
+        Errors: INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION (not an
+        aggregation parent, or no longer a draft), ABORTED (stale etag),
+        UNAUTHENTICATED, PERMISSION_DENIED.
+        """
+
+    @abc.abstractmethod
+    def GetInvoiceDocument(
+        self,
+        request: invoicing.v1.invoices_pb2.GetInvoiceDocumentRequest,
+        context: _ServicerContext,
+    ) -> typing.Union[invoicing.v1.invoices_pb2.InvoiceDocument, collections.abc.Awaitable[invoicing.v1.invoices_pb2.InvoiceDocument]]:
+        """The invoice as seed 002's invoice document: identifiers, properties,
+        lines, totals, attachments, distribution, aggregation and related
+        (docs/invoice-document-contract.md says what each node holds).
+        Errors: INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED.
         """
 
     @abc.abstractmethod
