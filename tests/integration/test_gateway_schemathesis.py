@@ -222,7 +222,6 @@ _SEED_STATE = {
     "PayInvoice": "issued",
     "ListInvoiceDeliveries": "issued",
     "GetInvoiceDocument": "draft",
-    "ReleaseAggregation": "draft",
 }
 
 
@@ -246,6 +245,17 @@ class _Maker:
                 pb.DeleteInvoiceRequest(id=invoice_id), metadata=self.md
             )
         return invoice_id
+
+    async def with_project(self) -> str:
+        """A draft an aggregation can take (children share a project)."""
+        invoice = sample_invoice(tags=["fuzz"], project_id="7d1f0e4a-1111-4a8e-9a51-2f7d4d2c1e11")
+        request = pb.CreateInvoiceRequest(invoice=invoice)
+        return str((await self.invoices.CreateInvoice(request, metadata=self.md)).id)
+
+    async def parent(self) -> str:
+        children = [await self.with_project() for _ in range(2)]
+        request = pb.AggregateInvoicesRequest(child_ids=children)
+        return str((await self.invoices.AggregateInvoices(request, metadata=self.md)).id)
 
     async def transaction(self) -> str:
         transaction = json_format.ParseDict(VALID_TRANSACTION, apb.Transaction())
@@ -275,6 +285,7 @@ async def _seed(schema: Any, make: _Maker) -> Seeds:
     """A real row of the token's tenant per id-taking operation, and the valid bodies."""
     seeds = Seeds()
     seeds.bodies["CreateAllocation"] = await make.allocation_body()
+    seeds.bodies["AggregateInvoices"] = {"child_ids": [await make.with_project() for _ in range(2)]}
     for result in schema.get_all_operations():
         if not isinstance(result, Ok):
             continue  # reported by _fuzz_all
@@ -286,6 +297,8 @@ async def _seed(schema: Any, make: _Maker) -> Seeds:
             row = await make.invoice(_SEED_STATE[rpc])
         elif rpc in ("GetTransaction", "DeleteTransaction"):
             row = await make.transaction()
+        elif rpc == "ReleaseAggregation":
+            row = await make.parent()
         elif rpc == "GetExchangeRate":
             row = await make.rate()
         elif rpc in ("GetAllocation", "DeleteAllocation"):
