@@ -29,14 +29,17 @@ POLLED = 8  # connections polled at once
 
 
 async def _connect(
-    target: str, settings: config.Settings, count: int, *, secret: bool
+    target: str, settings: config.Settings, standin: StandIn, count: int, *, secret: bool
 ) -> list[dict[str, str]]:
+    """Each account exists on the stand-in before its connection does: the worker may poll a
+    new connection at once, and an unknown account answers 401 (NEEDS_CREDENTIALS)."""
     made = []
     async with grpc.aio.insecure_channel(target) as channel:
         stub = connections_pb2_grpc.ConnectionServiceStub(channel)
         for _ in range(count):
             tenant = uuid.uuid4()
             account = f"yz_bench_{uuid.uuid4().hex}"
+            standin.account(account)
             webhook = "whsec_" + base64.b64encode(os.urandom(32)).decode() if secret else ""
             token = auth.mint_dev_token(settings, tenant_id=tenant)
             created = await stub.CreateConnection(
@@ -55,18 +58,14 @@ def prepare(
     """Connections for both rows. The polled ones start with empty accounts (so the worker's
     first poll finds nothing and schedules the next one an interval later); the documents
     are put in afterwards, and the row's own polls take them all."""
-    polled = asyncio.run(_connect(target, settings, POLLED, secret=False))
-    for c in polled:
-        standin.account(c["account"])
+    polled = asyncio.run(_connect(target, settings, standin, POLLED, secret=False))
     time.sleep(3)  # the worker's first polls of the empty accounts
     per = documents // POLLED
     for n, c in enumerate(polled):
         standin.put(
             c["account"], *(sample_document(n * per + i, id=f"yz_b{n}_{i}") for i in range(per))
         )
-    hooked = asyncio.run(_connect(target, settings, 8, secret=True))
-    for c in hooked:
-        standin.account(c["account"])
+    hooked = asyncio.run(_connect(target, settings, standin, 8, secret=True))
     return {"polled": polled, "hooked": hooked, "documents": per * POLLED}
 
 
