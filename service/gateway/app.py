@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.edge import tracing
 from service.edge.pipeline import RpcFailure
-from service.gateway import openapi, transcode
+from service.gateway import dialects, openapi, transcode
 from service.gateway.bindings import (
     Binding,
     etag_path,
@@ -40,6 +40,7 @@ from service.gateway.bindings import (
     returns_etag,
     success_status,
 )
+from service.gateway.dialects import jsontext
 from service.gateway.routes import MethodNotAllowed, RouteNotFound, Router
 from service.kit.etags import normalize_etag
 
@@ -107,6 +108,7 @@ class _Rpc:
     etag_path: tuple[str, ...] | None  # where If-Match goes in the request
     returns_etag: bool  # the response carries the resource's etag
     location: str | None  # for creates: the template of the created resource's URL
+    dialect: dialects.Dialect | None  # a seed path's wire format; None: canonical JSON
 
 
 class HttpError(Exception):
@@ -178,14 +180,15 @@ class Gateway:
         self._done(request, response.status_code, started, trace, route)
 
     async def _answer(self, request: Request, match: Any, trace: str) -> Response:
+        dialect = self._rpcs[match.binding].dialect
         try:
             return await self._handle(request, match, trace)
         except HttpError as err:
-            return _error_response(err, trace)
+            return _error_response(err, trace, dialect)
         except Exception:  # never a plain-text 500, never a stack trace on the wire
             log.exception("gateway request failed", extra={"fields": {"trace_id": trace}})
             internal = HttpError(500, "INTERNAL", f"internal error (trace_id {trace})")
-            return _error_response(internal, trace)
+            return _error_response(internal, trace, dialect)
 
     def _done(
         self, request: Request, status: int, started: float, trace: str, route: str = ""
@@ -234,7 +237,14 @@ class Gateway:
             headers["location"] = rpc.location.replace("{id}", quote(created_id, safe=""))
         if status == 204:
             return Response(status_code=204, headers=headers)
-        payload = transcode.to_json(response, rpc.binding)
+        if rpc.dialect is None:
+            payload = transcode.to_json(response, rpc.binding)
+            return Response(payload, status_code=status, headers=headers, media_type=JSON)
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        url = request.url.path + (f"?{query}" if query else "")
+        written = rpc.dialect.write(rpc.binding, message, response, url)
+        headers.update(written.headers)
+        payload = jsontext.dumps(written.body)
         return Response(payload, status_code=status, headers=headers, media_type=JSON)
 
     def _match(self, scope: Scope) -> Any:
@@ -267,6 +277,7 @@ def _rpc(binding: Binding, bindings: Sequence[Binding]) -> _Rpc:
         etag_path=etag_path(binding),
         returns_etag=returns_etag(binding),
         location=_location(binding, bindings) if success_status(binding) == 201 else None,
+        dialect=dialects.for_binding(binding),
     )
 
 
@@ -290,12 +301,15 @@ def _location(create: Binding, bindings: Sequence[Binding]) -> str | None:
 
 def _build(rpc: _Rpc, variables: Mapping[str, str], request: Request, body: bytes) -> Message:
     message = rpc.request_cls()
+    dialect = rpc.dialect
     try:
-        data = transcode.body_fields(rpc.binding, message, body)
+        adapt = dialect.read_body if dialect is not None else None
+        data = transcode.body_fields(rpc.binding, message, body, adapt=adapt)
         transcode.fill_update_mask(rpc.binding, message, data)
         bound = transcode.path_fields(message, variables)
         query = request.scope.get("query_string", b"").decode("latin-1")
-        transcode.query_fields(rpc.binding, message, query, bound=bound)
+        adapt_query = dialect.read_query if dialect is not None else None
+        transcode.query_fields(rpc.binding, message, query, bound=bound, adapt=adapt_query)
     except transcode.BadRequest as exc:
         raise HttpError(
             400, "INVALID_ARGUMENT", exc.message, reason="INVALID_REQUEST", field=exc.field
@@ -491,6 +505,12 @@ def _from_failure(failure: RpcFailure, *, precondition: bool = False) -> HttpErr
 
 
 def error_body(err: HttpError, trace_id: str) -> bytes:
+    return json.dumps(
+        error_document(err, trace_id), separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+def error_document(err: HttpError, trace_id: str) -> dict[str, Any]:
     details = list(err.extra.get("details") or [])
     if not any(d.get("@type") == ERROR_INFO for d in details):
         info = {"@type": ERROR_INFO, "reason": err.reason, "domain": DOMAIN, "metadata": {}}
@@ -510,7 +530,7 @@ def error_body(err: HttpError, trace_id: str) -> bytes:
         "details": details,
         "meta": {"trace_id": err.extra.get("trace_id") or trace_id},
     }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return body
 
 
 def _title(status: int) -> str:
@@ -522,13 +542,17 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def _error_response(err: HttpError, trace: str) -> Response:
+def _error_response(
+    err: HttpError, trace: str, dialect: dialects.Dialect | None = None
+) -> Response:
     headers = {"x-request-id": err.extra.get("trace_id") or trace}
     if "allow" in err.extra:
         headers["allow"] = err.extra["allow"]
-    return Response(
-        error_body(err, trace), status_code=err.status, headers=headers, media_type=JSON
-    )
+    if dialect is None:
+        body = error_body(err, trace)
+    else:
+        body = jsontext.dumps(dialect.error(error_document(err, trace)))
+    return Response(body, status_code=err.status, headers=headers, media_type=JSON)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

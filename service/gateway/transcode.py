@@ -12,7 +12,8 @@ import base64
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -156,11 +157,21 @@ def _parse_into(message: Message, tree: Mapping[str, Any], what: str) -> None:
         raise BadRequest(f"invalid {what}: {exc}", field=found.group(1) if found else "") from exc
 
 
-def query_fields(binding: Binding, message: Message, query: str, *, bound: Iterable[str]) -> None:
-    """Set the fields named in the query string (leaf fields only, dotted names)."""
-    if not query:
+def query_fields(
+    binding: Binding,
+    message: Message,
+    query: str,
+    *,
+    bound: Iterable[str],
+    adapt: Callable[[Binding, list[tuple[str, str]]], list[tuple[str, str]]] | None = None,
+) -> None:
+    """Set the fields named in the query string (leaf fields only, dotted names); `adapt`
+    (a dialect's) respells the pairs first."""
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False) if query else []
+    if adapt is not None:
+        pairs = adapt(binding, pairs)
+    if not pairs:
         return
-    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
     if pairs and binding.body == "*":
         raise BadRequest(
             f"query parameter {pairs[0][0]!r} not allowed: the body carries the whole request",
@@ -194,8 +205,14 @@ def path_fields(message: Message, variables: Mapping[str, str]) -> list[str]:
     return paths
 
 
-def body_fields(binding: Binding, message: Message, body: bytes) -> dict[str, Any] | None:
-    """Parse the JSON body into the request (all of it, or the named field).
+Adapt = Callable[[Binding, Any, Any], Any]
+
+
+def body_fields(
+    binding: Binding, message: Message, body: bytes, *, adapt: Adapt | None = None
+) -> dict[str, Any] | None:
+    """Parse the JSON body into the request (all of it, or the named field). `adapt` (a
+    dialect's) turns the body into canonical JSON first; its numbers arrive as Decimals.
 
     Returns the decoded JSON object (the PATCH field mask is built from its keys)."""
     if not binding.body:
@@ -204,7 +221,10 @@ def body_fields(binding: Binding, message: Message, body: bytes) -> dict[str, An
         data: Any = {}
     else:
         try:
-            data = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+            if adapt is None:
+                data = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+            else:
+                data = json.loads(body, parse_constant=_no_constant, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest(f"malformed JSON body: {exc}") from exc
         except RecursionError:
@@ -214,6 +234,13 @@ def body_fields(binding: Binding, message: Message, body: bytes) -> dict[str, An
     target = message if binding.body == "*" else getattr(message, binding.body, None)
     if target is None or not isinstance(target, Message):
         raise BadRequest(f"body field {binding.body!r} is not a message")  # pragma: no cover
+    if adapt is not None:
+        try:
+            data = adapt(binding, target.DESCRIPTOR, data)
+            if not isinstance(data, dict):  # pragma: no cover - dialects return objects
+                raise BadRequest("the JSON body must be an object")
+        except RecursionError:
+            raise BadRequest("malformed JSON body: nested too deeply") from None
     _parse_into(target, data, "body")
     return data
 

@@ -1,0 +1,342 @@
+"""A dialect: how one family of seed paths reads requests and writes responses, lists and
+errors. `Plain` is a style over the canonical shapes (seed 001, 002, 004); `JsonApi` wraps
+resources in JSON:API documents (seed 000, 003). The gateway calls a dialect at four
+points only: the body, the query string, the response, the error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from google.protobuf import descriptor_pool
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from service.gateway import jsonout
+from service.gateway.bindings import Binding
+from service.gateway.dialects.style import Style
+from service.gateway.transcode import BadRequest
+
+Pairs = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Written:
+    """A response in the dialect: the JSON value and any headers it adds (Link)."""
+
+    body: Any
+    headers: Mapping[str, str]
+
+
+class Dialect:
+    """The canonical behaviour; subclasses override what their seed spells differently."""
+
+    name = "canonical"
+    seed = ""
+    style = Style()
+    describes = ""  # a sentence for the OpenAPI document
+
+    def read_body(self, binding: Binding, target: Any, data: Any) -> Any:
+        return self.style.read(target, data)
+
+    def read_query(self, binding: Binding, pairs: Pairs) -> Pairs:
+        """Short enum values in query parameters (`type=customer`) become full names."""
+        if not self.style.short_enums:
+            return pairs
+        request = binding.rpc.input_type
+        out = []
+        for name, raw in pairs:
+            f = _top_field(request, name)
+            if f is not None and f.enum_type is not None:
+                raw = str(self.style.read(request, {name: raw}).get(f.name, raw))
+            out.append((name, raw))
+        return out
+
+    def write(self, binding: Binding, request: Message, response: Message, url: str) -> Written:
+        target = getattr(response, binding.response_body) if binding.response_body else response
+        return Written(self.style.write(target.DESCRIPTOR, jsonout.to_dict(target)), {})
+
+    def error(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+
+def _top_field(message: Any, name: str) -> FieldDescriptor | None:
+    found: FieldDescriptor | None = message.fields_by_name.get(name)
+    if found is None:
+        found = next((f for f in message.fields if f.json_name == name), None)
+    return found
+
+
+def list_field(message: Any) -> FieldDescriptor | None:
+    """The `data` of a list response (AIP-158 shape: data, next_cursor, total)."""
+    data: FieldDescriptor | None = message.fields_by_name.get("data")
+    if data is None or not data.is_repeated or "next_cursor" not in message.fields_by_name:
+        return None
+    return data
+
+
+def next_link(url: str, cursor: str) -> str:
+    """The request's own URL with `cursor` replaced: the next page, other parameters kept."""
+    path, _, query = url.partition("?")
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "cursor"]
+    return f"{path}?{urlencode([*pairs, ('cursor', cursor)])}"
+
+
+@dataclass(frozen=True)
+class Plain(Dialect):
+    """The canonical shapes in the seed's spelling; `bare_list`: a list is a JSON array
+    (seed 004), the next page in a `Link: <...>; rel="next"` header."""
+
+    name: str = "plain"
+    seed: str = ""
+    style: Style = field(default_factory=Style)
+    bare_list: bool = False
+    describes: str = ""
+
+    def write(self, binding: Binding, request: Message, response: Message, url: str) -> Written:
+        target = getattr(response, binding.response_body) if binding.response_body else response
+        data = list_field(target.DESCRIPTOR)
+        if not self.bare_list or data is None or data.message_type is None:
+            return super().write(binding, request, response, url)
+        canon = jsonout.to_dict(target)
+        items = [self.style.write(data.message_type, item) for item in canon["data"]]
+        cursor = canon.get("next_cursor") or ""
+        headers = {"link": f'<{next_link(url, cursor)}>; rel="next"'} if cursor else {}
+        return Written(items, headers)
+
+
+_INCLUDE_TOTAL = frozenset({"include_total", "includeTotal"})
+SEED_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    412: "PRECONDITION_FAILED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+    499: "CLIENT_CLOSED_REQUEST",
+    500: "INTERNAL_SERVER_ERROR",
+    501: "NOT_IMPLEMENTED",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """A to-one relationship written from an id field: `invoice_id` -> `invoice`."""
+
+    field: str
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A message as a JSON:API resource object."""
+
+    message: str  # the message's full name: "invoicing.v1.Allocation"
+    type: str  # "invoice_transaction"
+    relationships: tuple[Relationship, ...] = ()
+
+
+@dataclass(frozen=True)
+class JsonApi(Dialect):
+    """JSON:API 1.1 documents: `{data: {type, id, attributes, relationships}}`, lists with
+    `meta.total`/`meta.count` and `links.next` (the cursor, or null), and errors with the
+    seed's codes (`BAD_REQUEST`, ...), `meta.trace_id` and `meta.log_id`."""
+
+    name: str = "jsonapi"
+    seed: str = ""
+    style: Style = field(default_factory=Style)
+    resources: tuple[Resource, ...] = ()
+    roots: tuple[tuple[str, str], ...] = ()  # records roots: (root, resource message)
+    describes: str = ""
+
+    def resource(self, message: str) -> Resource | None:
+        return next((r for r in self.resources if r.message == message), None)
+
+    def _attributes_style(self, resource: Resource) -> Style:
+        hidden = frozenset({"id", *(r.field for r in resource.relationships)})
+        return Style(**{**self.style.__dict__, "hidden": hidden | self.style.hidden})
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read_body(self, binding: Binding, target: Any, data: Any) -> Any:
+        resource = self.resource(target.full_name)
+        if resource is None or not isinstance(data, dict) or "data" not in data:
+            canon = super().read_body(binding, target, data)  # a canonical (flat) body
+            if _counts(target) and isinstance(canon, dict) and "include_total" not in canon:
+                canon["include_total"] = True  # a query body: meta.total, as lists have
+            return canon
+        return self.read_resource(resource, target, data)
+
+    def read_resource(self, resource: Resource, target: Any, doc: dict[str, Any]) -> Any:
+        node = doc["data"]
+        if not isinstance(node, dict):
+            raise BadRequest("data: expected a resource object", field="data")
+        if node.get("type") not in (None, resource.type):
+            raise BadRequest(f"data.type: expected {resource.type!r}", field="data.type")
+        if node.get("id") is not None:
+            raise BadRequest("data.id: ids are assigned by the server", field="data.id")
+        unknown = sorted(set(node) - {"type", "id", "attributes", "relationships", "meta"})
+        if unknown:
+            raise BadRequest(
+                f"data.{unknown[0]}: not a resource member", field=f"data.{unknown[0]}"
+            )
+        attributes = node.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise BadRequest("data.attributes: expected an object", field="data.attributes")
+        canon = self._attributes_style(resource).read(target, attributes, "data.attributes.")
+        for name, link in (node.get("relationships") or {}).items():
+            rel = next((r for r in resource.relationships if r.name == name), None)
+            where = f"data.relationships.{name}"
+            if rel is None:
+                raise BadRequest(f"{where}: unknown relationship", field=where)
+            linkage = link.get("data") if isinstance(link, dict) else None
+            if linkage is None:
+                continue
+            if not isinstance(linkage, dict) or not isinstance(linkage.get("id"), str):
+                raise BadRequest(f"{where}.data: expected {{type, id}}", field=f"{where}.data")
+            if linkage.get("type") not in (None, rel.type):
+                raise BadRequest(f"{where}.data.type: expected {rel.type!r}", field=where)
+            canon[rel.field] = linkage["id"]
+        return canon
+
+    def read_query(self, binding: Binding, pairs: Pairs) -> Pairs:
+        """`sort=-field` (JSON:API) as orderBy/direction; lists count their total."""
+        pairs = super().read_query(binding, pairs)
+        request = binding.rpc.input_type
+        out: Pairs = []
+        for name, raw in pairs:
+            if name == "sort" and "sort" not in request.fields_by_name:
+                field, descending = raw.removeprefix("-"), raw.startswith("-")
+                out += [("order_by", field), ("direction", "desc" if descending else "asc")]
+            else:
+                out.append((name, raw))
+        named = {n for n, _ in out}
+        if _counts(request) and binding.body != "*" and not named & _INCLUDE_TOTAL:
+            out.append(("include_total", "true"))
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, binding: Binding, request: Message, response: Message, url: str) -> Written:
+        descriptor = response.DESCRIPTOR
+        resource = self.resource(descriptor.full_name)
+        if resource is not None:
+            return Written({"data": self.resource_object(resource, response)}, {})
+        data = list_field(descriptor)
+        if data is None:
+            return super().write(binding, request, response, url)
+        canon = jsonout.to_dict(response)
+        if data.message_type is not None and data.message_type.full_name.startswith(
+            "google.protobuf."
+        ):
+            items = [self._record(getattr(request, "root", ""), row) for row in canon["data"]]
+        else:
+            assert data.message_type is not None
+            found = self.resource(data.message_type.full_name)
+            if found is None:
+                return super().write(binding, request, response, url)
+            items = [self._object(found, data.message_type, row) for row in canon["data"]]
+        meta: dict[str, Any] = {"count": len(items)}
+        if "total" in canon:
+            meta = {"total": canon["total"], **meta}
+        links = {"next": canon.get("next_cursor") or None}
+        return Written({"data": items, "meta": meta, "links": links}, {})
+
+    def resource_object(self, resource: Resource, message: Message) -> dict[str, Any]:
+        return self._object(resource, message.DESCRIPTOR, jsonout.to_dict(message))
+
+    def _object(
+        self, resource: Resource, descriptor: Any, canon: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        relationships = {
+            r.name: {"data": {"type": r.type, "id": canon[r.field]} if canon.get(r.field) else None}
+            for r in resource.relationships
+        }
+        obj: dict[str, Any] = {
+            "type": resource.type,
+            "id": str(canon.get("id", "")),
+            "attributes": self._attributes_style(resource).write(descriptor, canon),
+        }
+        if relationships:
+            obj["relationships"] = relationships
+        return obj
+
+    def _record(self, root: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A records-query row: the root's resource when the dialect knows it."""
+        message = dict(self.roots).get(root)
+        resource = self.resource(message) if message else None
+        descriptor = _descriptor(message) if message else None
+        if resource is not None and descriptor is not None:
+            return self._object(resource, descriptor, row)
+        attributes = {k: v for k, v in row.items() if k != "id"}
+        return {
+            "type": root.removesuffix("s"),
+            "id": str(row.get("id", "")),
+            "attributes": attributes,
+        }
+
+    def error(self, body: dict[str, Any]) -> dict[str, Any]:
+        status = int(body["status"])
+        trace = body.get("meta", {}).get("trace_id", "")
+        violations = [
+            v
+            for d in body.get("details", [])
+            for v in d.get("field_violations", [])
+            if isinstance(v, dict)
+        ]
+        reason = next((d.get("reason", "") for d in body.get("details", []) if "reason" in d), "")
+        item: dict[str, Any] = {
+            "status": str(status),
+            "code": reason or body["code"],
+            "title": body["title"],
+            "detail": body["message"],
+        }
+        if violations:
+            item["source"] = {
+                "pointer": "/" + str(violations[0].get("field", "")).replace(".", "/")
+            }
+        return {
+            "code": SEED_CODES.get(status, body["code"]),
+            "status": status,
+            "title": body["title"],
+            "message": body["message"],
+            "errors": [item],
+            "details": body.get("details", []),
+            "meta": {"trace_id": trace, "log_id": trace, "grpc_code": body["code"]},
+        }
+
+
+def _counts(request: Any) -> bool:
+    """A list or query request that can count its total (`meta.total`)."""
+    f = request.fields_by_name.get("include_total")
+    return f is not None and f.type == FieldDescriptor.TYPE_BOOL
+
+
+def _descriptor(full_name: str) -> Descriptor | None:
+    try:
+        found: Descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+    except KeyError:
+        return None
+    return found
+
+
+def dialect_for(table: Sequence[tuple[str, Dialect]], template: str) -> Dialect | None:
+    """The dialect of the longest path prefix in `table` that `template` starts with (a
+    prefix ends at a "/", a ":" or the end: "/invoice-connections" is not
+    "/invoice-connections-x")."""
+    best: tuple[int, Dialect] | None = None
+    for prefix, dialect in table:
+        rest = template[len(prefix) :]
+        fits = template.startswith(prefix) and (not rest or rest[0] in "/:")
+        if fits and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), dialect)
+    return best[1] if best else None

@@ -1,0 +1,304 @@
+"""How a dialect spells a message in JSON, both ways: keys, enum values, money, dates,
+timestamps and nulls. `write` turns the canonical JSON of a message (`jsonout.to_dict`:
+proto names, full enum names, money as decimal strings) into the dialect's; `read` turns
+the dialect's back into canonical JSON for `json_format.ParseDict`. They are inverses: what
+`write` produces, `read` takes back unchanged (tests/unit/test_dialects.py, hypothesis).
+
+Money goes out as JSON numbers with exactly the digits the service stored (`Decimal`
+values, written by `jsontext.dumps` as their text) and comes in from the JSON text through
+`Decimal` (`jsontext.loads`), never through a float.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+from service.gateway.transcode import BadRequest
+
+F = FieldDescriptor
+_PASS_THROUGH = frozenset(
+    {
+        "google.protobuf.Struct",
+        "google.protobuf.Value",
+        "google.protobuf.ListValue",
+        "google.protobuf.Duration",
+        "google.protobuf.FieldMask",
+    }
+)
+_TIMESTAMP = "google.protobuf.Timestamp"
+_DATE = "google.type.Date"
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ].*)?")
+_INTEGERS = frozenset(
+    {
+        F.TYPE_INT32,
+        F.TYPE_SINT32,
+        F.TYPE_SFIXED32,
+        F.TYPE_UINT32,
+        F.TYPE_FIXED32,
+        F.TYPE_INT64,
+        F.TYPE_SINT64,
+        F.TYPE_SFIXED64,
+        F.TYPE_UINT64,
+        F.TYPE_FIXED64,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Style:
+    """The spelling rules of one dialect (hashable: plans are cached per style)."""
+
+    camel: bool = False  # keys are the lowerCamel JSON names (`hasCredentials`)
+    short_enums: bool = False  # INVOICE_TYPE_CUSTOMER <-> "customer"; *_UNSPECIFIED <-> null
+    numbers: frozenset[str] = frozenset()  # decimal-string fields written as JSON numbers
+    iso_dates: bool = False  # google.type.Date <-> "2026-05-10"
+    millis: bool = False  # timestamps with exactly three fraction digits, UTC "Z"
+    nulls: bool = False  # unset message and optional fields are written as null
+    keep_unset: frozenset[str] = frozenset()  # ... except these, which are left out
+    rename: tuple[tuple[str, str], ...] = ()  # (proto name, key) pairs: ("tenant_id", "client")
+    hidden: frozenset[str] = field(default=frozenset())  # never written (relationships)
+
+    def key(self, f: FieldDescriptor) -> str:
+        renamed = dict(self.rename).get(f.name)
+        if renamed is not None:
+            return renamed
+        return f.json_name if self.camel else f.name
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write(self, message: Any, canon: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in _fields(message):
+            if f.name in self.hidden:
+                continue
+            value = canon.get(f.name)
+            if value is None:
+                if self.nulls and _nullable(f) and f.name not in self.keep_unset:
+                    out[self.key(f)] = None
+                continue
+            out[self.key(f)] = self._write_field(f, value)
+        return out
+
+    def _write_field(self, f: FieldDescriptor, value: Any) -> Any:
+        entry = _map_entry(f)
+        if entry is not None:
+            item = entry.fields_by_name["value"]
+            return {k: self._write_value(item, v) for k, v in value.items()}
+        if f.is_repeated:
+            return [self._write_value(f, v) for v in value]
+        return self._write_value(f, value)
+
+    def _write_value(self, f: FieldDescriptor, value: Any) -> Any:
+        if f.message_type is not None:
+            name = f.message_type.full_name
+            if name == _TIMESTAMP:
+                return _millis(value) if self.millis else value
+            if name == _DATE and self.iso_dates:
+                return _iso_date(value)
+            if name in _PASS_THROUGH or name.startswith("google.protobuf."):
+                return value
+            return self.write(f.message_type, value)
+        if f.enum_type is not None and self.short_enums:
+            return _short_names(f.enum_type).get(value, value)
+        if f.name in self.numbers and f.type == F.TYPE_STRING:
+            return _number(value)
+        return value
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, message: Any, data: Any, where: str = "") -> Any:
+        """Canonical JSON for ParseDict; what it cannot place it leaves for ParseDict to
+        name (an unknown key, a string where a message goes)."""
+        if not isinstance(data, dict):
+            return _plain(data)
+        keys = _keys(self, message)
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            f = keys.get(key)
+            if f is None:
+                out[key] = _plain(value)
+                continue
+            if value is None:
+                continue  # null is unset
+            if f.name in out:
+                raise BadRequest(f"{where}{key}: given twice (as two spellings)", field=key)
+            out[f.name] = self._read_field(f, value, f"{where}{key}.")
+        return out
+
+    def _read_field(self, f: FieldDescriptor, value: Any, where: str) -> Any:
+        entry = _map_entry(f)
+        if entry is not None and isinstance(value, dict):
+            item = entry.fields_by_name["value"]
+            return {k: self._read_value(item, v, where) for k, v in value.items()}
+        if f.is_repeated and isinstance(value, list):
+            return [self._read_value(f, v, where) for v in value]
+        return self._read_value(f, value, where)
+
+    def _read_value(self, f: FieldDescriptor, value: Any, where: str) -> Any:
+        if f.message_type is not None:
+            name = f.message_type.full_name
+            if name == _DATE and isinstance(value, str):
+                return _date_object(value)
+            if name in ("google.protobuf.Struct", "google.protobuf.Value"):
+                return _exact_strings(value)
+            if name.startswith("google.protobuf."):
+                return _plain(value)
+            return self.read(f.message_type, value, where)
+        if f.enum_type is not None and isinstance(value, str):
+            return _long_names(f.enum_type).get(value, value) if self.short_enums else value
+        if isinstance(value, Decimal | int) and not isinstance(value, bool):
+            if f.type == F.TYPE_STRING and f.name in self.numbers:
+                return _decimal_text(value)
+            if f.type in _INTEGERS and value == int(value):
+                return int(value)
+        return _plain(value)
+
+
+# -- plans, cached per (style, message) ------------------------------------------------------
+
+
+@cache
+def _fields(message: Any) -> tuple[FieldDescriptor, ...]:
+    return tuple(message.fields)
+
+
+@cache
+def _keys(style: Style, message: Any) -> dict[str, FieldDescriptor]:
+    """Every spelling a field is read under: the dialect's key, the proto name, the JSON
+    name (so a canonical body works on a dialect path too)."""
+    keys: dict[str, FieldDescriptor] = {}
+    for f in message.fields:
+        for key in (f.name, f.json_name, style.key(f)):
+            keys.setdefault(key, f)
+    return keys
+
+
+def _map_entry(f: FieldDescriptor) -> Descriptor | None:
+    entry = f.message_type
+    return entry if entry is not None and entry.GetOptions().map_entry else None
+
+
+def _nullable(f: FieldDescriptor) -> bool:
+    """Fields that can be unset (as opposed to holding their zero value)."""
+    return not f.is_repeated and (f.message_type is not None or f.has_presence)
+
+
+def _prefix(enum: EnumDescriptor) -> str:
+    zero = enum.values_by_number.get(0)
+    if zero is not None and zero.name.endswith("UNSPECIFIED"):
+        return zero.name.removesuffix("UNSPECIFIED")
+    return ""
+
+
+@cache
+def _short_names(enum: EnumDescriptor) -> dict[str, str | None]:
+    prefix = _prefix(enum)
+    return {
+        v.name: (None if v.number == 0 and prefix else v.name.removeprefix(prefix).lower())
+        for v in enum.values
+    }
+
+
+@cache
+def _long_names(enum: EnumDescriptor) -> dict[str, str]:
+    """Short names (any case) and full names, to the full name."""
+    out = {short: long for long, short in _short_names(enum).items() if short is not None}
+    out |= {short.upper(): long for short, long in list(out.items())}
+    return out | {v.name: v.name for v in enum.values}
+
+
+def short_values(enum: EnumDescriptor) -> list[str]:
+    """The values a short-enum dialect writes (for the OpenAPI schema)."""
+    return [s for s in _short_names(enum).values() if s is not None]
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def _number(text: Any) -> Any:
+    """A stored decimal string as a number carrying the same digits; "" (unset) is null."""
+    if not isinstance(text, str):
+        return text
+    if not text:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text  # not a decimal after all: leave it as the service wrote it
+    return number if number.is_finite() else text
+
+
+def _decimal_text(value: Decimal | int) -> str:
+    """The exact text of a JSON number read as a Decimal: 1.50 -> "1.50", 1e2 -> "100"."""
+    if isinstance(value, int):
+        return str(value)
+    if (
+        not value.is_finite()
+        or not -40 <= value.adjusted() <= 40
+        or len(value.as_tuple().digits) > 60
+    ):
+        raise BadRequest(f"the number {str(value)[:32]} is out of range")
+    return format(value, "f")
+
+
+def _plain(value: Any) -> Any:
+    """Decimals that no rule claimed become floats, as the canonical parser reads them
+    (json_format then says what it thinks of a number in a string field)."""
+    if isinstance(value, Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            raise BadRequest(f"the number {str(value)[:32]} is out of range")
+        return number
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _exact_strings(value: Any) -> Any:
+    """Inside a Struct (a where clause) a decimal number keeps its digits as text: the
+    filter engine compares money exactly, and a Struct number would be a double."""
+    if isinstance(value, Decimal):
+        return _decimal_text(value)
+    if isinstance(value, dict):
+        return {k: _exact_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact_strings(v) for v in value]
+    return value
+
+
+def _millis(value: Any) -> Any:
+    """RFC 3339 with exactly milliseconds: "2024-06-22T09:00:00.000Z" (seed 004)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, dict) and all(value.get(k) for k in ("year", "month", "day")):
+        return f"{value['year']:04d}-{value['month']:02d}-{value['day']:02d}"
+    return None if isinstance(value, dict) else value
+
+
+def _date_object(text: str) -> Any:
+    """ "2026-05-10" (or a date-time, seed 001 types dates so) -> google.type.Date JSON."""
+    found = _ISO_DATE.fullmatch(text.strip())
+    if found is None:
+        return text  # ParseDict names the field
+    year, month, day = (int(g) for g in found.groups())
+    return {"year": year, "month": month, "day": day}
