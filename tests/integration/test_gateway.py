@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -35,8 +36,11 @@ from invoicing.v1 import allocations_pb2_grpc, invoices_pb2_grpc
 from invoicing.v1 import invoices_pb2 as pb
 
 from service import app, registry
+from service.gateway import dialects
 from service.gateway.app import Gateway, GatewayConfig
 from service.gateway.bindings import Binding, bindings_from_services, generated_services
+from service.gateway.dialects import Dialect, jsontext
+from service.gateway.dialects.base import SEED_CODES, JsonApi
 from service.gateway.server import GatewaySettings, build_app
 from service.kit import ids
 from tests.conftest import Tokens, count_invoices, error_info, rich_status, sample_invoice
@@ -126,13 +130,24 @@ def asgi(server: app.Running) -> Callable[..., httpx.AsyncClient]:
     return make
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> Json:
-    """The error body shape of DESIGN section 4, never a stack trace; returns the body."""
+def assert_error(
+    response: httpx.Response, status: int, code: str, dialect: Dialect | None = None
+) -> Json:
+    """The error body shape of DESIGN section 4 (or, on a JSON:API seed path, the seed's:
+    its code, `errors`, `meta.log_id`, the gRPC code in `meta.grpc_code`), never a stack
+    trace; returns the body."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     body: Json = response.json()
-    assert set(body) == ERROR_KEYS, body
-    assert body["code"] == code, body
+    if isinstance(dialect, JsonApi):
+        assert set(body) == ERROR_KEYS | {"errors"}, body
+        assert body["code"] == SEED_CODES[status], body
+        assert body["meta"]["grpc_code"] == code, body
+        assert body["meta"]["log_id"] == body["meta"]["trace_id"]
+        assert body["errors"][0]["status"] == str(status)
+    else:
+        assert set(body) == ERROR_KEYS, body
+        assert body["code"] == code, body
     assert body["status"] == status
     assert body["title"] == HTTPStatus(status).phrase
     assert isinstance(body["message"], str) and body["message"]
@@ -169,6 +184,14 @@ async def fresh(invoices: Stub, md: Metadata, state: str = "draft") -> str:
     elif state == "issued":
         await invoices.IssueInvoice(pb.IssueInvoiceRequest(id=invoice.id), metadata=md)
     return invoice.id
+
+
+def in_canonical(dialect: Dialect, binding: Binding, request: Message, text: str) -> Json:
+    """A dialect's response read back (`read_response`), as canonical JSON."""
+    data = json.loads(text, parse_float=Decimal)
+    response_cls = message_factory.GetMessageClass(binding.rpc.output_type)
+    canonical = dialect.read_response(binding, request, data)
+    return as_json(json_format.ParseDict(canonical, response_cls()))
 
 
 def as_json(message: Message) -> Json:
@@ -790,6 +813,10 @@ async def test_rest_and_grpc_give_the_same_result(
         expect = "UNIMPLEMENTED" if authenticated else "UNAUTHENTICATED"
         plan = Plan(request, copy.deepcopy(request), expect, authenticated=authenticated)
 
+    dialect = dialects.for_binding(binding)
+    counts = "include_total" in binding.rpc.input_type.fields_by_name
+    if isinstance(dialect, JsonApi) and counts:
+        plan.grpc.setdefault("include_total", True)  # JSON:API lists count (meta.total)
     trace = f"parity-{uuid.uuid4().hex[:12]}"
     headers = {"X-Request-Id": trace, **(auth if plan.authenticated else {})}
     path, body, query = rest_parts(binding, plan.rest)
@@ -801,7 +828,7 @@ async def test_rest_and_grpc_give_the_same_result(
     if isinstance(outcome, grpc.aio.AioRpcError):
         code = outcome.code().name
         assert code == plan.expect, f"gRPC: {code}: {outcome.details()}"
-        body_json = assert_error(rest, HTTP_STATUS[code], code)
+        body_json = assert_error(rest, HTTP_STATUS[code], code, dialect)
         assert body_json["message"] == outcome.details()
         expected_details = [
             json_format.MessageToDict(d, preserving_proto_field_name=True)
@@ -819,6 +846,13 @@ async def test_rest_and_grpc_give_the_same_result(
     assert rest.status_code == expected_status, rest.text
     assert rest.headers["x-request-id"] == trace
     rest_json, grpc_json = rest.json(), as_json(outcome)
+    if dialect is not None:  # both through the dialect's writer, compared as canonical JSON
+        request = json_format.ParseDict(
+            plan.grpc, message_factory.GetMessageClass(binding.rpc.input_type)()
+        )
+        written = jsontext.dumps(dialect.write(binding, request, outcome, path).body)
+        rest_json = in_canonical(dialect, binding, request, rest.text)
+        grpc_json = in_canonical(dialect, binding, request, written.decode())
     assert set(rest_json) == set(grpc_json)
     for name, value in plan.shows.items():
         assert rest_json[name] == value, (name, rest_json)
@@ -1350,6 +1384,9 @@ async def test_create_is_201_and_the_seed_paths_work(
     assert seed.status_code == 201, seed.text
     seed_id = seed.json()["id"]
     assert seed_id.startswith("inv_")
+    # The same invoice in seed 001's spelling: short enums, money as exact JSON numbers.
+    assert (seed.json()["type"], seed.json()["status"]) == ("customer", "draft")
+    assert canonical.json()["total"] == "1440.00" and '"total":1440.00' in seed.text
 
     got = await http.get(f"/api/v1/finance/invoices/{seed_id}", headers=auth)
     assert got.status_code == 200 and got.json() == seed.json()
@@ -1358,7 +1395,9 @@ async def test_create_is_201_and_the_seed_paths_work(
     assert listed.json()["total"] == 2
     assert {i["id"] for i in listed.json()["data"]} == {seed_id, canonical.json()["id"]}
     issued = await http.post(f"/api/v1/finance/invoices/{seed_id}:issue", json={}, headers=auth)
-    assert issued.status_code == 200 and issued.json()["status"] == "INVOICE_STATUS_ISSUED"
+    assert issued.status_code == 200 and issued.json()["status"] == "issued"
+    again = await http.get(f"/v1/invoices/{seed_id}", headers=auth)
+    assert again.json()["status"] == "INVOICE_STATUS_ISSUED"  # canonical path unchanged
 
 
 async def test_allocation_seed_paths_are_served(
@@ -1369,25 +1408,37 @@ async def test_allocation_seed_paths_are_served(
     md: Metadata,
     tenant: uuid.UUID,
 ) -> None:
-    """Seed 003's paths, and PayInvoice's, answer with data now that the rpcs are served."""
+    """Seed 003's paths (JSON:API), and PayInvoice's, answer with data now that the rpcs
+    are served; the canonical /v1/allocations paths answer the same rows in proto JSON."""
     rows = Rows(invoices, allocations, md)
     body = await rows.allocation_body()
     created = await http.post("/v1/invoice-transactions", json=body, headers=auth)
     assert created.status_code == 201, created.text
-    allocation = created.json()
-    assert allocation["id"].startswith("alc_")
-    assert allocation["invoice_transaction_id"] == allocation["id"]
-    assert allocation["workspace_id"] == str(tenant)
-    assert (allocation["amount"], allocation["currency"]) == ("100.00", "USD")
-    assert (allocation["invoice_amount"], allocation["invoice_currency"]) == ("92.00", "EUR")
-    assert allocation["allocation_type"] == "ALLOCATION_TYPE_PARTIAL"
-    assert allocation["is_partial"] is True
+    resource = created.json()["data"]
+    assert resource["type"] == "invoice_transaction" and resource["id"].startswith("alc_")
+    attributes = resource["attributes"]
+    assert attributes["invoice_transaction_id"] == resource["id"]
+    assert attributes["workspace_id"] == str(tenant)
+    assert '"amount":100.00' in created.text and attributes["currency"] == "USD"
+    assert (attributes["invoice_amount"], attributes["invoice_currency"]) == (92, "EUR")
+    assert '"invoice_amount":92.00' in created.text
+    assert attributes["allocation_type"] == "partial" and attributes["is_partial"] is True
+    relationships = resource["relationships"]
+    assert relationships["invoice"]["data"] == {"type": "invoice", "id": body["invoice_id"]}
+    assert relationships["transaction"]["data"]["id"] == body["transaction_id"]
 
-    got = await http.get(f"/v1/invoice-transactions/{allocation['id']}", headers=auth)
-    assert got.status_code == 200 and got.json() == allocation
-    listed = await http.get("/v1/invoice-transactions?include_total=true", headers=auth)
+    got = await http.get(f"/v1/invoice-transactions/{resource['id']}", headers=auth)
+    assert got.status_code == 200 and got.json() == {"data": resource}
+    canonical = await http.get(f"/v1/allocations/{resource['id']}", headers=auth)
+    assert canonical.json()["allocation_type"] == "ALLOCATION_TYPE_PARTIAL"
+    assert canonical.json()["amount"] == "100.00"
+    listed = await http.get("/v1/invoice-transactions", headers=auth)
     assert listed.status_code == 200, listed.text
-    assert listed.json()["data"] == [allocation] and listed.json()["total"] == 1
+    assert listed.json() == {
+        "data": [resource],
+        "meta": {"total": 1, "count": 1},
+        "links": {"next": None},
+    }
 
     query = {
         "root": "invoice_transactions",
@@ -1397,17 +1448,14 @@ async def test_allocation_seed_paths_are_served(
     }
     records = await http.post("/v1/records/query", json=query, headers=auth)
     assert records.status_code == 200, records.text
-    page = records.json()
-    assert set(page) == {"data", "next_cursor", "total"}
-    assert page["data"] == [allocation]  # the Allocation as proto JSON, snake_case names
-    assert page["next_cursor"] == "" and page["total"] == 1
+    assert records.json() == listed.json()  # the rows as the same resource objects
     nothing = await http.post(
         "/v1/records/query",
         json={**query, "where_clause": {"amount": {"_gt": "100"}}},
         headers=auth,
     )
     assert nothing.status_code == 200, nothing.text
-    assert nothing.json() == {"data": [], "next_cursor": "", "total": 0}
+    assert nothing.json() == {"data": [], "meta": {"total": 0, "count": 0}, "links": {"next": None}}
 
     # PayInvoice pays the rest (1440.00 - 92.00) over the seed path, then refuses more.
     paid = await http.post(
@@ -1418,8 +1466,8 @@ async def test_allocation_seed_paths_are_served(
     assert paid.status_code == 200, paid.text
     invoice = paid.json()
     assert invoice["id"] == body["invoice_id"]
-    assert invoice["payment_status"] == "PAYMENT_STATUS_PAID"
-    assert (invoice["amount_paid"], invoice["amount_due"]) == ("1440.00", "0.00")
+    assert invoice["payment_status"] == "paid"
+    assert '"amount_paid":1440.00' in paid.text and '"amount_due":0.00' in paid.text
     assert invoice["paid_at"]
     again = await http.post(f"/v1/invoices/{body['invoice_id']}:pay", json={}, headers=auth)
     error = assert_error(again, 400, "FAILED_PRECONDITION")

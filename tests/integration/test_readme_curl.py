@@ -76,7 +76,7 @@ def test_curl_block_is_written_for_make_run() -> None:
         "filter",
         "inv_nope",
         ":pay",
-        "/v1/invoice-transactions",
+        "/v1/allocations",
         "/v1/records/query",
     ):
         assert needed in block, needed
@@ -196,7 +196,11 @@ async def test_readme_curl_examples_run_verbatim(
 
     queried, status = results["records query"]
     assert status == 200, queried
-    assert queried["data"] == [allocation]
+    [record] = queried["data"]  # seed 003's JSON:API resource object
+    assert (record["type"], record["id"]) == ("invoice_transaction", allocation["id"])
+    assert record["attributes"]["amount"] == 500 and record["attributes"]["currency"] == "USD"
+    assert record["relationships"]["invoice"]["data"]["id"] == created["id"]
+    assert queried["meta"] == {"total": 1, "count": 1}
 
     error, status = results["error"]
     assert status == 400, error

@@ -58,8 +58,21 @@ class Dialect:
         target = getattr(response, binding.response_body) if binding.response_body else response
         return Written(self.style.write(target.DESCRIPTOR, jsonout.to_dict(target)), {})
 
+    def read_response(self, binding: Binding, request: Message, body: Any) -> Any:
+        """The canonical JSON of a response this dialect wrote (`write`'s inverse; for
+        clients and tests: a round trip through both is the identity)."""
+        target = _response_type(binding)
+        return self.style.read(target, body)
+
     def error(self, body: dict[str, Any]) -> dict[str, Any]:
         return body
+
+
+def _response_type(binding: Binding) -> Any:
+    output = binding.rpc.output_type
+    if binding.response_body:
+        return output.fields_by_name[binding.response_body].message_type
+    return output
 
 
 def _top_field(message: Any, name: str) -> FieldDescriptor | None:
@@ -105,6 +118,12 @@ class Plain(Dialect):
         cursor = canon.get("next_cursor") or ""
         headers = {"link": f'<{next_link(url, cursor)}>; rel="next"'} if cursor else {}
         return Written(items, headers)
+
+    def read_response(self, binding: Binding, request: Message, body: Any) -> Any:
+        data = list_field(_response_type(binding))
+        if not self.bare_list or data is None or not isinstance(body, list):
+            return super().read_response(binding, request, body)
+        return {"data": [self.style.read(data.message_type, item) for item in body]}
 
 
 _INCLUDE_TOTAL = frozenset({"include_total", "includeTotal"})
@@ -161,7 +180,7 @@ class JsonApi(Dialect):
     def resource(self, message: str) -> Resource | None:
         return next((r for r in self.resources if r.message == message), None)
 
-    def _attributes_style(self, resource: Resource) -> Style:
+    def attributes_style(self, resource: Resource) -> Style:
         hidden = frozenset({"id", *(r.field for r in resource.relationships)})
         return Style(**{**self.style.__dict__, "hidden": hidden | self.style.hidden})
 
@@ -192,7 +211,7 @@ class JsonApi(Dialect):
         attributes = node.get("attributes") or {}
         if not isinstance(attributes, dict):
             raise BadRequest("data.attributes: expected an object", field="data.attributes")
-        canon = self._attributes_style(resource).read(target, attributes, "data.attributes.")
+        canon = self.attributes_style(resource).read(target, attributes, "data.attributes.")
         for name, link in (node.get("relationships") or {}).items():
             rel = next((r for r in resource.relationships if r.name == name), None)
             where = f"data.relationships.{name}"
@@ -251,6 +270,45 @@ class JsonApi(Dialect):
         links = {"next": canon.get("next_cursor") or None}
         return Written({"data": items, "meta": meta, "links": links}, {})
 
+    def read_response(self, binding: Binding, request: Message, body: Any) -> Any:
+        descriptor = _response_type(binding)
+        resource = self.resource(descriptor.full_name)
+        if resource is not None:
+            return self.read_object(resource, descriptor, body["data"])
+        data = list_field(descriptor)
+        if data is None or data.message_type is None:
+            return super().read_response(binding, request, body)
+        item_type = data.message_type
+        found = self.resource(item_type.full_name)
+        if found is not None:
+            rows = [self.read_object(found, item_type, item) for item in body["data"]]
+        else:
+            message = dict(self.roots).get(getattr(request, "root", ""))
+            resource = self.resource(message) if message else None
+            descriptor = _descriptor(message) if message else None
+            rows = [
+                self.read_object(resource, descriptor, item)
+                if resource is not None and descriptor is not None
+                else {"id": item["id"], **item["attributes"]}
+                for item in body["data"]
+            ]
+        canon: dict[str, Any] = {"data": rows, "next_cursor": body["links"]["next"] or ""}
+        if "total" in body["meta"]:
+            canon["total"] = body["meta"]["total"]
+        return canon
+
+    def read_object(self, resource: Resource, descriptor: Any, node: Any) -> dict[str, Any]:
+        """A resource object back to the message's canonical JSON (id included)."""
+        canon: dict[str, Any] = self.attributes_style(resource).read(
+            descriptor, node.get("attributes") or {}
+        )
+        canon["id"] = node["id"]
+        for rel in resource.relationships:
+            linkage = (node.get("relationships") or {}).get(rel.name, {}).get("data")
+            if linkage is not None:
+                canon[rel.field] = linkage["id"]
+        return canon
+
     def resource_object(self, resource: Resource, message: Message) -> dict[str, Any]:
         return self._object(resource, message.DESCRIPTOR, jsonout.to_dict(message))
 
@@ -264,7 +322,7 @@ class JsonApi(Dialect):
         obj: dict[str, Any] = {
             "type": resource.type,
             "id": str(canon.get("id", "")),
-            "attributes": self._attributes_style(resource).write(descriptor, canon),
+            "attributes": self.attributes_style(resource).write(descriptor, canon),
         }
         if relationships:
             obj["relationships"] = relationships

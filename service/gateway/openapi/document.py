@@ -14,6 +14,7 @@ from typing import Any
 
 from google.protobuf.descriptor import ServiceDescriptor
 
+from service.gateway import dialects
 from service.gateway.bindings import (
     Binding,
     etag_path,
@@ -21,6 +22,7 @@ from service.gateway.bindings import (
     returns_etag,
     success_status,
 )
+from service.gateway.dialects.schemas import DialectSchemas
 from service.gateway.openapi.schemas import (
     ERROR_REF,
     SECURITY,
@@ -86,6 +88,7 @@ class _Document:
 
     def __init__(self, comments: Mapping[str, str], examples: Mapping[str, Json]) -> None:
         self.schemas = Schemas(comments)
+        self.dialect_schemas = DialectSchemas(self.schemas.components)
         self.examples = examples
         self.paths: dict[str, Json] = {}
         self.tags: dict[str, Json] = {}
@@ -162,10 +165,34 @@ class _Document:
         if binding.body:
             op["requestBody"] = self.request_body(binding, frozenset(f for _, f in variables))
         op["responses"] = self.responses(binding)
+        dialect = dialects.for_binding(binding)
+        if dialect is not None:
+            self._in_dialect(op, binding, dialect)
         op["security"] = copy.deepcopy(SECURITY)
         if rpc.GetOptions().deprecated:
             op["deprecated"] = True
         return op
+
+    def _in_dialect(self, op: Json, binding: Binding, dialect: dialects.Dialect) -> None:
+        """A seed path: its body, success and error schemas in its seed's format."""
+        op["x-dialect"] = dialect.name
+        note = f"Speaks seed {dialect.seed}'s format. {dialect.describes}"
+        op["description"] = f"{note}\n\n{op.get('description', '')}".strip()
+        if binding.body and "requestBody" in op:
+            request = binding.rpc.input_type
+            target = request if binding.body == "*" else resolve(request, binding.body).message_type
+            media = op["requestBody"]["content"]["application/json"]
+            media["schema"] = self.dialect_schemas.request(dialect, binding, target)
+            media.pop("example", None)
+        status = str(success_status(binding))
+        content = op["responses"][status].get("content")
+        if content is not None:
+            content["application/json"]["schema"] = self.dialect_schemas.response(dialect, binding)
+        error = self.dialect_schemas.error(dialect)
+        if error is not None:
+            for response in op["responses"].values():
+                if "content" in response and response is not op["responses"][status]:
+                    response["content"]["application/json"]["schema"] = copy.deepcopy(error)
 
     def _summary(self, full_name: str) -> Json:
         text = self.schemas.comments.get(full_name, "")
