@@ -21,7 +21,7 @@ from service.gateway.dialects.base import (
 )
 from service.gateway.dialects.style import Style
 
-__all__ = ["DIALECTS", "Dialect", "Written", "for_binding"]
+__all__ = ["DIALECTS", "Dialect", "JsonApi", "Plain", "Written", "for_binding"]
 
 _INVOICE_MONEY = frozenset(
     {
@@ -61,10 +61,31 @@ SEED_000 = JsonApi(
 SEED_001 = Plain(
     name="seed-001",
     seed="001",
-    style=Style(short_enums=True, numbers=_INVOICE_MONEY, iso_dates=True, nulls=True),
+    style=Style(
+        short_enums=True,
+        numbers=_INVOICE_MONEY,
+        iso_dates=True,
+        nulls=True,
+        blank_null=frozenset(
+            {
+                "app_id",
+                "account_id",
+                "vendor_id",
+                "counterparty_id",
+                "project_id",
+                "contract_id",
+                "po_id",
+                "document_ref",
+                "deleted_by",
+                "job_id",
+                "flex_transaction_id",
+                "parent_id",
+            }
+        ),
+    ),
     describes="Seed 001's spelling: enum values as the seed writes them (`customer`, "
     "`receivable`, `api`, `draft`), money as JSON numbers with their exact digits (numbers "
-    "or strings accepted), dates as `YYYY-MM-DD`, unset values as null.",
+    "or strings accepted), dates as `YYYY-MM-DD`, unset values (ids, dates) as null.",
 )
 
 _INVOICE_TRANSACTION = Resource(
@@ -97,10 +118,15 @@ SEED_002 = Plain(
     name="seed-002",
     seed="002",
     style=Style(
-        camel=True, iso_dates=True, nulls=True, keep_unset=frozenset({"flex_transaction_id"})
+        camel=True,
+        iso_dates=True,
+        nulls=True,
+        keep_unset=frozenset({"flex_transaction_id"}),
+        int64_numbers=True,
     ),
     describes="Seed 002's camelCase node and field names (`identifiers.isSupplierInvoice`, "
-    "`projectSequenceId`); dates as `YYYY-MM-DD`; `flexTransactionId` only when set.",
+    "`projectSequenceId`); dates as `YYYY-MM-DD`; 64-bit ids (`orderId`) as JSON numbers; "
+    "`flexTransactionId` only when set.",
 )
 
 SEED_004 = Plain(

@@ -212,7 +212,10 @@ class JsonApi(Dialect):
         if not isinstance(attributes, dict):
             raise BadRequest("data.attributes: expected an object", field="data.attributes")
         canon = self.attributes_style(resource).read(target, attributes, "data.attributes.")
-        for name, link in (node.get("relationships") or {}).items():
+        links = node.get("relationships") or {}
+        if not isinstance(links, dict):
+            raise BadRequest("data.relationships: expected an object", field="data.relationships")
+        for name, link in links.items():
             rel = next((r for r in resource.relationships if r.name == name), None)
             where = f"data.relationships.{name}"
             if rel is None:

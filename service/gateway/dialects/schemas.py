@@ -56,22 +56,47 @@ class DialectSchemas:
 
     # -- messages in a style ---------------------------------------------------------------
 
-    def message(self, dialect: Dialect, style: Style, message: Any, suffix: str = "") -> Json:
+    def message(
+        self,
+        dialect: Dialect,
+        style: Style,
+        message: Any,
+        suffix: str = "",
+        exclude: frozenset[str] = frozenset(),
+    ) -> Json:
+        """The message's schema (a component); without the `exclude` field paths (the ones
+        a request's path binds), an inline schema."""
+        if exclude:
+            return self._object(dialect, style, message, suffix, exclude)
         name = f"{dialect.name}.{message.full_name}{suffix}"
         if name not in self.components:
             self.components[name] = {}  # reserved first: recursive messages end here
             self.components[name] = self._object(dialect, style, message, suffix)
         return {"$ref": f"#/components/schemas/{name}"}
 
-    def _object(self, dialect: Dialect, style: Style, message: Any, suffix: str) -> Json:
+    def _object(
+        self,
+        dialect: Dialect,
+        style: Style,
+        message: Any,
+        suffix: str,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Json:
         properties: Json = {}
         for f in message.fields:
-            if f.name in style.hidden:
+            if f.name in style.hidden or f.name in exclude:
                 continue
-            schema = self._field(dialect, style, f, suffix)
+            nested = frozenset(
+                p.removeprefix(f"{f.name}.") for p in exclude if p.startswith(f"{f.name}.")
+            )
+            if nested and f.message_type is not None and not f.is_repeated:
+                schema = self._object(dialect, style, f.message_type, suffix, nested)
+            else:
+                schema = self._field(dialect, style, f, suffix)
             unset = not f.is_repeated and (f.message_type is not None or f.has_presence)
             money = f.name in style.numbers and f.type == F.TYPE_STRING
-            if (style.nulls and unset and f.name not in style.keep_unset) or money:
+            blank = f.name in style.blank_null and f.type == F.TYPE_STRING
+            if (style.nulls and unset and f.name not in style.keep_unset) or money or blank:
                 schema = _nullable(schema)
             properties[style.key(f)] = schema
         return {"type": "object", "properties": properties}
@@ -102,6 +127,8 @@ class DialectSchemas:
                 "description": "A decimal, written with its exact digits; a JSON number or "
                 "a string on input.",
             }
+        if style.int64_numbers and _SCALARS[f.type] is _INT64:
+            return {"type": "integer"}
         return dict(_SCALARS[f.type])
 
     # -- JSON:API ----------------------------------------------------------------------------
@@ -193,8 +220,10 @@ class DialectSchemas:
             }
         return self.message(dialect, dialect.style, output)
 
-    def request(self, dialect: Dialect, binding: Binding, target: Any) -> Json:
-        canonical_form = self.message(dialect, dialect.style, target)
+    def request(
+        self, dialect: Dialect, binding: Binding, target: Any, exclude: frozenset[str]
+    ) -> Json:
+        canonical_form = self.message(dialect, dialect.style, target, exclude=exclude)
         if isinstance(dialect, JsonApi) and (resource := dialect.resource(target.full_name)):
             document = {
                 "type": "object",

@@ -37,6 +37,7 @@ _PASS_THROUGH = frozenset(
 _TIMESTAMP = "google.protobuf.Timestamp"
 _DATE = "google.type.Date"
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ].*)?")
+_INT64 = frozenset({F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64})
 _INTEGERS = frozenset(
     {
         F.TYPE_INT32,
@@ -66,6 +67,8 @@ class Style:
     keep_unset: frozenset[str] = frozenset()  # ... except these, which are left out
     rename: tuple[tuple[str, str], ...] = ()  # (proto name, key) pairs: ("tenant_id", "client")
     hidden: frozenset[str] = field(default=frozenset())  # never written (relationships)
+    blank_null: frozenset[str] = frozenset()  # string fields written null when empty
+    int64_numbers: bool = False  # 64-bit integers as JSON numbers (not strings)
 
     def key(self, f: FieldDescriptor) -> str:
         renamed = dict(self.rename).get(f.name)
@@ -111,6 +114,10 @@ class Style:
             return _short_names(f.enum_type).get(value, value)
         if f.name in self.numbers and f.type == F.TYPE_STRING:
             return _number(value)
+        if value == "" and f.name in self.blank_null:
+            return None
+        if self.int64_numbers and f.type in _INT64 and isinstance(value, str):
+            return int(value)
         return value
 
     # -- reading ---------------------------------------------------------------------------
@@ -147,7 +154,11 @@ class Style:
         if f.message_type is not None:
             name = f.message_type.full_name
             if name == _DATE and isinstance(value, str):
-                return _date_object(value)
+                found = _date_object(value)
+                if found is None:
+                    key = where.rstrip(".")
+                    raise BadRequest(f"{key}: expected a date, YYYY-MM-DD", field=key)
+                return found
             if name in ("google.protobuf.Struct", "google.protobuf.Value"):
                 return _exact_strings(value)
             if name.startswith("google.protobuf."):
@@ -299,6 +310,6 @@ def _date_object(text: str) -> Any:
     """ "2026-05-10" (or a date-time, seed 001 types dates so) -> google.type.Date JSON."""
     found = _ISO_DATE.fullmatch(text.strip())
     if found is None:
-        return text  # ParseDict names the field
+        return None
     year, month, day = (int(g) for g in found.groups())
     return {"year": year, "month": month, "day": day}

@@ -22,6 +22,7 @@ from service.gateway.bindings import (
     returns_etag,
     success_status,
 )
+from service.gateway.dialects.base import list_field
 from service.gateway.dialects.schemas import DialectSchemas
 from service.gateway.openapi.schemas import (
     ERROR_REF,
@@ -167,27 +168,49 @@ class _Document:
         op["responses"] = self.responses(binding)
         dialect = dialects.for_binding(binding)
         if dialect is not None:
-            self._in_dialect(op, binding, dialect)
+            self._in_dialect(op, binding, dialect, frozenset(f for _, f in variables))
         op["security"] = copy.deepcopy(SECURITY)
         if rpc.GetOptions().deprecated:
             op["deprecated"] = True
         return op
 
-    def _in_dialect(self, op: Json, binding: Binding, dialect: dialects.Dialect) -> None:
+    def _in_dialect(
+        self, op: Json, binding: Binding, dialect: dialects.Dialect, bound: frozenset[str]
+    ) -> None:
         """A seed path: its body, success and error schemas in its seed's format."""
         op["x-dialect"] = dialect.name
         note = f"Speaks seed {dialect.seed}'s format. {dialect.describes}"
         op["description"] = f"{note}\n\n{op.get('description', '')}".strip()
         if binding.body and "requestBody" in op:
             request = binding.rpc.input_type
-            target = request if binding.body == "*" else resolve(request, binding.body).message_type
+            target: Any
+            if binding.body == "*":
+                target, exclude = request, bound
+            else:
+                target = resolve(request, binding.body).message_type
+                exclude = below(bound, binding.body)
             media = op["requestBody"]["content"]["application/json"]
-            media["schema"] = self.dialect_schemas.request(dialect, binding, target)
+            media["schema"] = self.dialect_schemas.request(dialect, binding, target, exclude)
             media.pop("example", None)
         status = str(success_status(binding))
         content = op["responses"][status].get("content")
         if content is not None:
             content["application/json"]["schema"] = self.dialect_schemas.response(dialect, binding)
+        listing = binding.method == "GET" and list_field(binding.rpc.output_type) is not None
+        if listing and isinstance(dialect, dialects.JsonApi):
+            sort = {
+                "name": "sort",
+                "in": "query",
+                "description": "JSON:API sort: a field, `-field` for descending (the same as "
+                "`orderBy` and `direction`).",
+                "schema": {"type": "string"},
+            }
+            op.setdefault("parameters", []).append(sort)
+        if listing and isinstance(dialect, dialects.Plain) and dialect.bare_list:
+            op["responses"][status].setdefault("headers", {})["Link"] = {
+                "description": 'The next page, when there is one: `<url>; rel="next"`.',
+                "schema": {"type": "string"},
+            }
         error = self.dialect_schemas.error(dialect)
         if error is not None:
             for response in op["responses"].values():
