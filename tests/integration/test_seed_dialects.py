@@ -1302,3 +1302,34 @@ async def test_canonical_paths_keep_the_canonical_json(
     assert error.status_code == 400
     assert error.json()["code"] == "INVALID_ARGUMENT" and "log_id" not in error.json()["meta"]
     assert "errors" not in error.json()
+
+
+async def test_seed_001_lists_filter_by_fields_as_query_parameters(
+    http: httpx.AsyncClient, actor: Actor
+) -> None:
+    """`?type=customer&status=draft`: each a field of the invoice, ANDed with `filter`."""
+    draft = assert_seed_001_invoice(
+        await http.post(
+            "/api/v1/finance/invoices",
+            content=SEED_001_BODY,
+            headers={"Content-Type": "application/json", **actor.bearer},
+        )
+    )
+    path = "/api/v1/finance/invoices"
+
+    async def ids(**params: str) -> list[str]:
+        response = await http.get(path, params=params, headers=actor.bearer)
+        assert response.status_code == 200, response.text
+        return [i["id"] for i in response.json()["data"]]
+
+    assert await ids(type="customer") == [draft["id"]]
+    assert await ids(type="supplier") == []
+    assert await ids(type="customer", status="draft", currency="EUR") == [draft["id"]]
+    assert await ids(status="issued") == []
+    assert await ids(type="customer", filter="total > 2000") == []
+    assert await ids(type="customer", filter="total > 1000") == [draft["id"]]
+    assert await ids(counterparty_id=PARTY) == [draft["id"]]
+    for params, field in (({"line_items": "x"}, "filter"), ({"notes": "a'b\""}, "notes")):
+        response = await http.get(path, params=params, headers=actor.bearer)
+        assert response.status_code == 400, response.text
+        assert field in violated_fields(response.json()), response.text

@@ -83,9 +83,11 @@ SEED_001 = Plain(
             }
         ),
     ),
+    field_filters=True,
     describes="Seed 001's spelling: enum values as the seed writes them (`customer`, "
     "`receivable`, `api`, `draft`), money as JSON numbers with their exact digits (numbers "
-    "or strings accepted), dates as `YYYY-MM-DD`, unset values (ids, dates) as null.",
+    "or strings accepted), dates as `YYYY-MM-DD`, unset values (ids, dates) as null; lists "
+    "filter by fields as query parameters (`?type=customer&status=draft`).",
 )
 
 _INVOICE_TRANSACTION = Resource(

@@ -106,7 +106,31 @@ class Plain(Dialect):
     seed: str = ""
     style: Style = field(default_factory=Style)
     bare_list: bool = False
+    field_filters: bool = False  # list by `?type=customer&status=draft` (equality, ANDed)
     describes: str = ""
+
+    def read_query(self, binding: Binding, pairs: Pairs) -> Pairs:
+        pairs = super().read_query(binding, pairs)
+        request = binding.rpc.input_type
+        data = list_field(binding.rpc.output_type)
+        if not self.field_filters or "filter" not in request.fields_by_name or data is None:
+            return pairs
+        clauses: list[str] = []
+        rest: Pairs = []
+        for name, raw in pairs:
+            item = _top_field(data.message_type, name)
+            if _top_field(request, name) is not None or item is None:
+                rest.append((name, raw))
+                continue
+            if '"' in raw and "'" in raw:
+                raise BadRequest(f"{name}: a value cannot hold both quote characters", field=name)
+            quote = "'" if '"' in raw else '"'
+            clauses.append(f"{item.name} = {quote}{raw}{quote}")
+        if not clauses:
+            return pairs
+        given = [raw for name, raw in rest if name == "filter" and raw.strip()]
+        rest = [(name, raw) for name, raw in rest if name != "filter"]
+        return [*rest, ("filter", " AND ".join([*(f"({g})" for g in given), *clauses]))]
 
     def write(self, binding: Binding, request: Message, response: Message, url: str) -> Written:
         target = getattr(response, binding.response_body) if binding.response_body else response
