@@ -305,6 +305,23 @@ ROOT_NODES = {
 }
 
 
+def snake_keys(node: Any, where: str = "") -> list[str]:
+    """Every key spelt with an underscore anywhere in a JSON value (seed 002 is camelCase)."""
+    if isinstance(node, dict):
+        found = [f"{where}{k}" for k in node if "_" in k]
+        return found + [x for k, v in node.items() for x in snake_keys(v, f"{where}{k}.")]
+    if isinstance(node, list):
+        return [x for i, v in enumerate(node) for x in snake_keys(v, f"{where}{i}.")]
+    return []
+
+
+def iso_date(date: dict[str, int] | None) -> str | None:
+    """A google.type.Date (canonical JSON) as seed 002 writes it: "YYYY-MM-DD", or null."""
+    if date is None:
+        return None
+    return f"{date['year']:04d}-{date['month']:02d}-{date['day']:02d}"
+
+
 async def test_the_document_over_rest_has_every_root_node_and_real_company_flags(
     rest_base_url: str,
     tokens: Tokens,
@@ -331,19 +348,38 @@ async def test_the_document_over_rest_has_every_root_node_and_real_company_flags
         doc = await http.get(f"/v1/invoices/{parent['id']}/document")
         assert doc.status_code == 200, doc.text
         body = doc.json()
+        # Seed 002's spelling: camelCase node and field names, nothing snake_case.
         assert set(body) == ROOT_NODES
+        assert snake_keys(body) == [], body
         ids_ = body["identifiers"]
-        assert ids_["is_client_invoice"] is True and ids_["is_supplier_invoice"] is False
-        assert ids_["client_company_id"] == PARTY and ids_["client_is_internal"] is False
-        assert ids_["supplier_company_id"] == my_company and ids_["supplier_is_internal"] is True
-        assert ids_["project_id"] == PROJECT
-        assert "flex_transaction_id" not in ids_  # only when set (seed 002)
-        assert body["aggregation"]["is_parent"] is True and body["aggregation"]["child_count"] == 2
+        assert ids_["id"] == parent["id"]
+        assert ids_["isClientInvoice"] is True and ids_["isSupplierInvoice"] is False
+        assert ids_["clientCompanyId"] == PARTY and ids_["clientIsInternal"] is False
+        assert ids_["supplierCompanyId"] == my_company and ids_["supplierIsInternal"] is True
+        assert ids_["projectId"] == PROJECT
+        assert "jobId" in ids_ and ids_["jobId"] is None  # unset optional ids are null
+        assert "flexTransactionId" not in ids_  # only when set (seed 002)
+        assert body["aggregation"]["isParent"] is True and body["aggregation"]["childCount"] == 2
         assert {r["id"] for r in body["related"]} == {a.id, b.id}
+        assert {r["relation"] for r in body["related"]} == {"RELATION_CHILD"}  # full names
+        # Money stays decimal strings on this path: the parent's exact total.
         assert body["totals"]["total"] == parent["total"]
+        assert body["totals"]["amountDue"] == parent["amount_due"]
+        assert body["properties"]["status"] == "INVOICE_STATUS_DRAFT"
+        assert body["properties"]["issueDate"] == iso_date(parent.get("issue_date"))
         child_doc = (await http.get(f"/v1/invoices/{a.id}/document")).json()
-        assert child_doc["identifiers"]["order_id"] == "3353"
-        assert child_doc["aggregation"]["is_child"] is True
+        assert snake_keys(child_doc) == [], child_doc
+        # A 64-bit id as seed 002 types it: a JSON number (canonical JSON: the string "3353").
+        assert child_doc["identifiers"]["orderId"] == 3353
+        assert child_doc["aggregation"]["isChild"] is True
+        assert child_doc["aggregation"]["parentId"] == parent["id"]
+        child_date = {
+            "year": a.issue_date.year,
+            "month": a.issue_date.month,
+            "day": a.issue_date.day,
+        }
+        expected = iso_date(child_date if a.HasField("issue_date") else None)
+        assert child_doc["properties"]["issueDate"] == expected
         assert [r["relation"] for r in child_doc["related"]] == ["RELATION_PARENT"]
         released = await http.post(f"/v1/invoices/{parent['id']}:release", json={})
         assert released.status_code == 200, released.text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import hashlib
 import json
 import logging
@@ -214,6 +215,51 @@ def assert_public_view(data: Json) -> None:
     assert ID.match(data["id"]), data
     assert isinstance(data["has_credentials"], bool)
     assert isinstance(data["has_webhook_secret"], bool)
+
+
+# Seed 004's timestamps: RFC 3339 UTC with exactly milliseconds.
+MILLIS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def seed_key(name: str) -> str:
+    """A Connection field's key in seed 004's spelling: lowerCamel, `tenant_id` as
+    `client`."""
+    if name == "tenant_id":
+        return "client"
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def assert_seed_view(data: Json) -> None:
+    """A connection as seed 004's paths return it: camelCase keys (no snake_case one),
+    flags for the secrets and never the secrets, timestamps with milliseconds and
+    `lastPolledAt` present (null until polled)."""
+    for forbidden in ("api_key", "apiKey", "webhook_secret", "webhookSecret"):
+        assert forbidden not in data, data
+    assert not [k for k in data if "_" in k], data
+    assert "tenantId" not in data and "client" in data, data
+    assert ID.match(data["id"]), data
+    assert isinstance(data["hasCredentials"], bool)
+    assert isinstance(data["hasWebhookSecret"], bool)
+    assert "lastPolledAt" in data, data
+    for key in ("createdAt", "updatedAt", "lastPolledAt", "deletedAt"):
+        assert data.get(key) is None or MILLIS.match(data[key]), data
+
+
+def to_millis(stamp: str) -> str:
+    """A canonical RFC 3339 timestamp as seed 004 writes it (milliseconds, truncated)."""
+    moment = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def next_page(response: httpx.Response) -> str | None:
+    """Seed 004's next page: the URL of `Link: <...>; rel="next"`, None on the last page."""
+    link = response.headers.get("link")
+    if link is None:
+        return None
+    found = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+    assert found, link
+    return found.group(1)
 
 
 async def connection_rows(admin: asyncpg.Connection, tenant: uuid.UUID) -> list[asyncpg.Record]:
@@ -1404,11 +1450,27 @@ async def test_rest_create_is_201_with_location(
         assert created.status_code == 201, created.text
         assert_response_secret_free(created, key, secret)
         data: Json = created.json()
-        assert_public_view(data)
         assert data["provider"] == provider and data["active"] is True
-        assert data["has_credentials"] is True and data["has_webhook_secret"] is True
         assert data["state"] == "CONNECTION_STATE_OK"
-        assert data["tenant_id"] == str(tenant)
+        if prefix:  # the canonical JSON
+            assert_public_view(data)
+            assert data["has_credentials"] is True and data["has_webhook_secret"] is True
+            assert data["tenant_id"] == str(tenant)
+        else:  # seed 004's spelling
+            assert_seed_view(data)
+            assert data["hasCredentials"] is True and data["hasWebhookSecret"] is True
+            assert data["client"] == str(tenant)
+            assert data["lastPolledAt"] is None
+            # The same row at the canonical path: the same facts, the canonical spelling.
+            canon = await http.get(f"/v1/invoice-connections/{data['id']}", headers=auth)
+            assert canon.status_code == 200, canon.text
+            assert_public_view(canon.json())
+            assert canon.json()["tenant_id"] == str(tenant)
+            assert canon.json()["has_credentials"] is True
+            assert canon.json()["has_webhook_secret"] is True
+            assert canon.json()["etag"] == data["etag"]
+            assert to_millis(canon.json()["created_at"]) == data["createdAt"]
+            assert to_millis(canon.json()["updated_at"]) == data["updatedAt"]
         assert created.headers["location"] == f"{prefix}/invoice-connections/{data['id']}"
         assert created.headers["etag"] == data["etag"]
         got = await http.get(created.headers["location"], headers=auth)
@@ -1677,7 +1739,25 @@ async def test_rest_list_query_parameters(http: httpx.AsyncClient, auth: dict[st
     no_secret = await http.get(
         "/invoice-connections", params={"filter": "has_webhook_secret = false"}, headers=auth
     )
-    assert [c["id"] for c in no_secret.json()["data"]] == [ids[1]]
+    assert no_secret.status_code == 200, no_secret.text
+    assert [c["id"] for c in no_secret.json()] == [ids[1]]  # seed 004: a bare array
+    assert no_secret.json()[0]["hasWebhookSecret"] is False
+    assert next_page(no_secret) is None
+    # Seed 004's pages: one a page, the next one in the Link header, none after the last.
+    seed_seen: list[str] = []
+    url: str | None = "/invoice-connections?limit=1&order_by=provider"
+    for _ in range(5):
+        assert url is not None
+        page = await http.get(url, headers=auth)
+        assert page.status_code == 200, page.text
+        assert isinstance(page.json(), list) and len(page.json()) == 1, page.text
+        assert_seed_view(page.json()[0])
+        seed_seen += [c["id"] for c in page.json()]
+        url = next_page(page)
+        if url is None:
+            break
+        assert "limit=1" in url and "order_by=provider" in url, url
+    assert len(seed_seen) == 3 and set(seed_seen) == set(ids)
     seen: list[str] = []
     params: dict[str, str] = {"limit": "1", "order_by": "provider", "include_total": "true"}
     for _ in range(5):
@@ -1698,14 +1778,31 @@ async def test_rest_list_query_parameters(http: httpx.AsyncClient, auth: dict[st
 async def test_seed_004_curl_examples(
     http: httpx.AsyncClient, tokens: Tokens, tenant: uuid.UUID, prefix: str
 ) -> None:
-    """The seed's curl examples, verbatim but for an ASCII key: session cookie auth."""
+    """The seed's curl examples, verbatim but for an ASCII key: session cookie auth. The
+    seed's path answers in seed 004's spelling (camelCase, a bare array), the /v1 path in
+    the canonical JSON: the same facts under both spellings."""
+    seed = not prefix
+
+    def spelt(name: str) -> str:
+        return seed_key(name) if seed else name
+
+    def rows(response: httpx.Response) -> list[Json]:
+        assert response.status_code == 200, response.text
+        if seed:
+            assert next_page(response) is None
+            found: list[Json] = response.json()
+            assert isinstance(found, list), response.text
+            return found
+        data: list[Json] = response.json()["data"]
+        assert not response.json()["next_cursor"]
+        return data
+
     session = {"Cookie": f"session={tokens.token(tenant)}"}
     json_type = {"Content-Type": "application/json"}
     collection = f"{prefix}/invoice-connections"
 
     listed = await http.get(collection, headers=session)
-    assert listed.status_code == 200, listed.text
-    assert listed.json()["data"] == []
+    assert rows(listed) == []
 
     key, secret = "yz_live_sk_" + uuid.uuid4().hex, whsec()
     seed_body = json.dumps(
@@ -1715,12 +1812,16 @@ async def test_seed_004_curl_examples(
     assert created.status_code == 201, created.text
     assert_response_secret_free(created, key, secret)
     view = created.json()
-    assert_public_view(view)
+    if seed:
+        assert_seed_view(view)
+        assert view["lastPolledAt"] is None  # explicit null until polled
+    else:
+        assert_public_view(view)
+        assert "last_polled_at" not in view or view["last_polled_at"] is None
     assert view["provider"] == "yooz" and view["active"] is True
-    assert view["has_credentials"] is True and view["has_webhook_secret"] is True
-    assert view["tenant_id"] == str(tenant)
-    assert "last_polled_at" not in view or view["last_polled_at"] is None
-    assert view["created_at"] and view["updated_at"]
+    assert view[spelt("has_credentials")] is True and view[spelt("has_webhook_secret")] is True
+    assert view[spelt("tenant_id")] == str(tenant)
+    assert view[spelt("created_at")] and view[spelt("updated_at")]
     assert created.headers["location"] == f"{collection}/{view['id']}"
 
     again = await http.post(collection, content=seed_body, headers={**json_type, **session})
@@ -1740,10 +1841,11 @@ async def test_seed_004_curl_examples(
     )
     assert patched.status_code == 200, patched.text
     assert_response_secret_free(patched, key, new_key, secret)
-    assert patched.json()["has_credentials"] is True
-    assert patched.json()["has_webhook_secret"] is True
+    (assert_seed_view if seed else assert_public_view)(patched.json())
+    assert patched.json()[spelt("has_credentials")] is True
+    assert patched.json()[spelt("has_webhook_secret")] is True
     assert patched.json()["etag"] != view["etag"]
-    assert patched.json()["created_at"] == view["created_at"]
+    assert patched.json()[spelt("created_at")] == view[spelt("created_at")]
 
     empty = await http.patch(item, content="{}", headers={**json_type, **session})
     assert_rest_error(empty, 400, "INVALID_ARGUMENT", "NO_FIELDS")
@@ -1765,7 +1867,7 @@ async def test_seed_004_curl_examples(
     assert_rest_error(gone, 404, "NOT_FOUND")
 
     after = await http.get(collection, headers=session)
-    assert after.status_code == 200 and after.json()["data"] == []
+    assert rows(after) == []
 
 
 async def test_rest_request_id_replay(http: httpx.AsyncClient, auth: dict[str, str]) -> None:

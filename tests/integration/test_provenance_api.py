@@ -228,6 +228,75 @@ def assert_rest_error(
     return body
 
 
+# Seed 000's error codes by HTTP status (the gRPC code moved to `meta.grpc_code`).
+SEED_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    409: "CONFLICT",
+}
+
+
+def assert_seed_error(
+    response: httpx.Response, status: int, grpc_code: str, reason: str | None = None
+) -> Json:
+    """The error body of a seed 000 path: the seed's `code` for the status, the gRPC code
+    in `meta.grpc_code`, one JSON:API error object, and the canonical `details` (one
+    ErrorInfo of our domain) unchanged; returns it."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body: Json = response.json()
+    assert body["code"] == SEED_CODES[status], body
+    assert body["status"] == status
+    assert body["title"] and body["message"]
+    meta = body["meta"]
+    assert meta["grpc_code"] == grpc_code, body
+    assert meta["trace_id"] and meta["log_id"] == meta["trace_id"], body
+    [item] = body["errors"]
+    assert item["status"] == str(status) and item["detail"] == body["message"], body
+    infos = [d for d in body["details"] if d.get("@type") == ERROR_INFO]
+    assert len(infos) == 1, body
+    assert infos[0]["domain"] == "invoicing.v1"
+    assert item["code"] == infos[0]["reason"], body
+    if reason is not None:
+        assert infos[0]["reason"] == reason, body
+    fields = rest_fields(body)
+    if fields:
+        assert item["source"]["pointer"] == "/" + fields[0].replace(".", "/"), body
+    return body
+
+
+def resource(body: Json) -> Json:
+    """The `invoice_workspace_connector` resource object of a seed 000 document."""
+    assert set(body) == {"data"}, body
+    data: Json = body["data"]
+    assert data["type"] == "invoice_workspace_connector", body
+    assert PRV_ID.match(data["id"]), body
+    assert set(data["attributes"]) == {"direction", "created_at", "updated_at", "deleted_at"}
+    assert set(data["relationships"]) == {"invoice", "workspace_connector"}, body
+    return data
+
+
+def related(data: Json, name: str) -> str:
+    """The id a to-one relationship names, checking its resource type."""
+    kind = {"invoice": "invoice", "workspace_connector": "workspace_connector"}[name]
+    linkage: Json = data["relationships"][name]["data"]
+    assert linkage["type"] == kind, data
+    return str(linkage["id"])
+
+
+def page(response: httpx.Response) -> Json:
+    """A seed 000 list document: `data[]`, `meta.total`/`meta.count`, `links.next`."""
+    assert response.status_code == 200, response.text
+    body: Json = response.json()
+    assert set(body) == {"data", "meta", "links"}, body
+    assert body["meta"]["count"] == len(body["data"]), body
+    for item in body["data"]:
+        assert item["type"] == "invoice_workspace_connector", body
+    return body
+
+
 def rest_fields(body: Json) -> list[str]:
     return [
         v["field"]
@@ -1304,21 +1373,22 @@ async def test_rest_create_get_list_delete(
         "connection_id": w.connection_id,
         "direction": "PROVENANCE_DIRECTION_INPUT",
     }
+    # The flat canonical body is still read; the answer is a seed 000 JSON:API document.
     created = await http.post(BASE, json=body, headers=auth)
     assert created.status_code == 201, created.text
-    data: Json = created.json()
-    assert PRV_ID.match(data["id"]), data
-    assert data["invoice_id"] == w.invoice_id
-    assert data["connection_id"] == w.connection_id
-    assert data["direction"] == "PROVENANCE_DIRECTION_INPUT"
-    assert data["created_at"]
-    assert data.get("updated_at") is None and data.get("deleted_at") is None
+    data = resource(created.json())
+    attributes: Json = data["attributes"]
+    assert related(data, "invoice") == w.invoice_id
+    assert related(data, "workspace_connector") == w.connection_id
+    assert attributes["direction"] == "input"
+    assert attributes["created_at"]
+    assert attributes["updated_at"] is None and attributes["deleted_at"] is None
     assert created.headers["location"] == f"{BASE}/{data['id']}"
     over_grpc = await get(stub, md, data["id"])
     assert over_grpc.invoice_id == w.invoice_id and over_grpc.direction == INPUT
 
     got = await http.get(f"{BASE}/{data['id']}", headers=auth)
-    assert got.status_code == 200 and got.json() == data
+    assert got.status_code == 200 and got.json() == created.json()
 
     # The OUTPUT row through the camelCase body.
     out = await http.post(
@@ -1331,28 +1401,47 @@ async def test_rest_create_get_list_delete(
         headers=auth,
     )
     assert out.status_code == 201, out.text
-    out_id = out.json()["id"]
+    output = resource(out.json())
+    out_id = output["id"]
+    assert output["attributes"]["direction"] == "output"
+    assert related(output, "invoice") == w.invoice_id
+    assert related(output, "workspace_connector") == w.connection_id
 
-    listed = await http.get(BASE, params={"filter": "direction = INPUT"}, headers=auth)
-    assert listed.status_code == 200, listed.text
-    assert [r["id"] for r in listed.json()["data"]] == [data["id"]]
-    everything = await http.get(BASE, params={"include_total": "true"}, headers=auth)
-    assert {r["id"] for r in everything.json()["data"]} == {data["id"], out_id}
-    assert everything.json()["total"] == 2
+    listed = page(await http.get(BASE, params={"filter": "direction = INPUT"}, headers=auth))
+    assert [r["id"] for r in listed["data"]] == [data["id"]]
+    assert listed["data"][0] == data
+    everything = page(await http.get(BASE, params={"include_total": "true"}, headers=auth))
+    assert {r["id"] for r in everything["data"]} == {data["id"], out_id}
+    assert everything["meta"]["total"] == 2 and everything["links"]["next"] is None
 
     removed = await http.delete(f"{BASE}/{data['id']}", headers=auth)
     assert removed.status_code == 200, removed.text
-    gone: Json = removed.json()
-    assert gone["id"] == data["id"] and gone["deleted_at"] and gone["updated_at"]
-    assert gone["created_at"] == data["created_at"]
+    gone = resource(removed.json())
+    assert gone["id"] == data["id"]
+    assert gone["attributes"]["deleted_at"] and gone["attributes"]["updated_at"]
+    assert gone["attributes"]["created_at"] == attributes["created_at"]
+    assert gone["relationships"] == data["relationships"]
     again = await http.delete(f"{BASE}/{data['id']}", headers=auth)
-    assert_rest_error(again, 404, "NOT_FOUND", "PROVENANCE_NOT_FOUND")
+    assert_seed_error(again, 404, "NOT_FOUND", "PROVENANCE_NOT_FOUND")
     still = await http.get(f"{BASE}/{data['id']}", headers=auth)
-    assert still.status_code == 200 and still.json() == gone
-    live = await http.get(BASE, headers=auth)
-    assert [r["id"] for r in live.json()["data"]] == [out_id]
-    shown = await http.get(BASE, params={"show_deleted": "true"}, headers=auth)
-    assert {r["id"] for r in shown.json()["data"]} == {data["id"], out_id}
+    assert still.status_code == 200 and still.json() == removed.json()
+    # include_total defaults to true on seed 000 lists: meta.total without asking.
+    live = page(await http.get(BASE, headers=auth))
+    assert [r["id"] for r in live["data"]] == [out_id]
+    assert live["meta"]["total"] == 1
+    shown = page(await http.get(BASE, params={"show_deleted": "true"}, headers=auth))
+    assert {r["id"] for r in shown["data"]} == {data["id"], out_id}
+    # One row a page: links.next is the cursor of the next page, null on the last.
+    paged: list[str] = []
+    params = {"show_deleted": "true", "limit": "1"}
+    for _ in range(5):
+        one = page(await http.get(BASE, params=params, headers=auth))
+        assert one["meta"]["total"] == 2 and one["meta"]["count"] == 1
+        paged += [r["id"] for r in one["data"]]
+        if one["links"]["next"] is None:
+            break
+        params["cursor"] = one["links"]["next"]
+    assert sorted(paged) == sorted({data["id"], out_id})
     assert await count_rows(admin, tenant) == 2
 
 
@@ -1374,53 +1463,53 @@ async def test_rest_errors(
     }
     reader = {"Authorization": f"Bearer {tokens.token(tenant, permissions=NOT_SYSTEM)}"}
     denied = await http.post(BASE, json=body, headers=reader)
-    assert_rest_error(denied, 403, "PERMISSION_DENIED")
+    assert_seed_error(denied, 403, "PERMISSION_DENIED")
     anonymous = await http.post(BASE, json=body)
-    assert_rest_error(anonymous, 401, "UNAUTHENTICATED")
+    assert_seed_error(anonymous, 401, "UNAUTHENTICATED")
     assert await count_rows(admin, tenant) == 0
 
     unspecified = await http.post(BASE, json={**body, "direction": 0}, headers=auth)
-    error = assert_rest_error(unspecified, 400, "INVALID_ARGUMENT")
+    error = assert_seed_error(unspecified, 400, "INVALID_ARGUMENT")
     assert "invoice_provenance.direction" in rest_fields(error)
     no_direction = {k: v for k, v in body.items() if k != "direction"}
     missing = await http.post(BASE, json=no_direction, headers=auth)
-    error = assert_rest_error(missing, 400, "INVALID_ARGUMENT")
+    error = assert_seed_error(missing, 400, "INVALID_ARGUMENT")
     assert "invoice_provenance.direction" in rest_fields(error)
     malformed = await http.post(BASE, json={**body, "invoice_id": "garbage"}, headers=auth)
-    error = assert_rest_error(malformed, 400, "INVALID_ARGUMENT")
+    error = assert_seed_error(malformed, 400, "INVALID_ARGUMENT")
     assert "invoice_provenance.invoice_id" in rest_fields(error)
     wrong = await http.post(BASE, json={**body, "connection_id": w.invoice_id}, headers=auth)
-    error = assert_rest_error(wrong, 400, "INVALID_ARGUMENT")
+    error = assert_seed_error(wrong, 400, "INVALID_ARGUMENT")
     assert "invoice_provenance.connection_id" in rest_fields(error)
     unknown = await http.post(BASE, json={**body, "invoice_id": UNKNOWN_INV}, headers=auth)
-    assert_rest_error(unknown, 404, "NOT_FOUND", "INVOICE_NOT_FOUND")
+    assert_seed_error(unknown, 404, "NOT_FOUND", "INVOICE_NOT_FOUND")
     unknown = await http.post(BASE, json={**body, "connection_id": UNKNOWN_CON}, headers=auth)
-    assert_rest_error(unknown, 404, "NOT_FOUND", "CONNECTION_NOT_FOUND")
+    assert_seed_error(unknown, 404, "NOT_FOUND", "CONNECTION_NOT_FOUND")
     assert await count_rows(admin, tenant) == 0
 
     first = await http.post(BASE, json=body, headers=auth)
     assert first.status_code == 201, first.text
     duplicate = await http.post(BASE, json=body, headers=auth)
-    assert_rest_error(duplicate, 409, "ALREADY_EXISTS", "PROVENANCE_ALREADY_EXISTS")
+    assert_seed_error(duplicate, 409, "ALREADY_EXISTS", "PROVENANCE_ALREADY_EXISTS")
     assert await count_rows(admin, tenant) == 1
 
-    row_id = first.json()["id"]
-    assert_rest_error(
+    row_id = resource(first.json())["id"]
+    assert_seed_error(
         await http.delete(f"{BASE}/{row_id}", headers=reader), 403, "PERMISSION_DENIED"
     )
-    assert_rest_error(await http.delete(f"{BASE}/{row_id}"), 401, "UNAUTHENTICATED")
-    assert_rest_error(await http.get(f"{BASE}/{row_id}"), 401, "UNAUTHENTICATED")
-    assert_rest_error(await http.get(BASE), 401, "UNAUTHENTICATED")
+    assert_seed_error(await http.delete(f"{BASE}/{row_id}"), 401, "UNAUTHENTICATED")
+    assert_seed_error(await http.get(f"{BASE}/{row_id}"), 401, "UNAUTHENTICATED")
+    assert_seed_error(await http.get(BASE), 401, "UNAUTHENTICATED")
     no_read = {"Authorization": f"Bearer {tokens.token(tenant, permissions=['system'])}"}
-    assert_rest_error(await http.get(f"{BASE}/{row_id}", headers=no_read), 403, "PERMISSION_DENIED")
-    assert_rest_error(await http.get(BASE, headers=no_read), 403, "PERMISSION_DENIED")
-    assert_rest_error(await http.get(f"{BASE}/{UNKNOWN_PRV}", headers=auth), 404, "NOT_FOUND")
+    assert_seed_error(await http.get(f"{BASE}/{row_id}", headers=no_read), 403, "PERMISSION_DENIED")
+    assert_seed_error(await http.get(BASE, headers=no_read), 403, "PERMISSION_DENIED")
+    assert_seed_error(await http.get(f"{BASE}/{UNKNOWN_PRV}", headers=auth), 404, "NOT_FOUND")
     bad_id = await http.get(f"{BASE}/nonsense", headers=auth)
-    assert "id" in rest_fields(assert_rest_error(bad_id, 400, "INVALID_ARGUMENT"))
+    assert "id" in rest_fields(assert_seed_error(bad_id, 400, "INVALID_ARGUMENT"))
     negative = await http.get(BASE, params={"limit": "-1"}, headers=auth)
-    assert "limit" in rest_fields(assert_rest_error(negative, 400, "INVALID_ARGUMENT"))
+    assert "limit" in rest_fields(assert_seed_error(negative, 400, "INVALID_ARGUMENT"))
     unknown_field = await http.get(BASE, params={"filter": 'nope = "x"'}, headers=auth)
-    assert "filter" in rest_fields(assert_rest_error(unknown_field, 400, "INVALID_ARGUMENT"))
+    assert "filter" in rest_fields(assert_seed_error(unknown_field, 400, "INVALID_ARGUMENT"))
     (row,) = await provenance_rows(admin, tenant)
     assert row["deleted_at"] is None
 

@@ -1,6 +1,6 @@
 """The README's aggregation walkthrough (seed 002), run verbatim with bash: three drafts
-aggregated, the parent's document, the parent issued and paid, a child following it and
-locked. Substitutions as in test_readme_connections.py."""
+aggregated, the parent's document (in seed 002's camelCase spelling), the parent issued and
+paid, a child following it and locked. Substitutions as in test_readme_connections.py."""
 
 from __future__ import annotations
 
@@ -35,8 +35,15 @@ async def test_readme_aggregation_walkthrough_runs_verbatim(
     assert (s1, s2, s3, s4, s5, s6) == (200, 200, 200, 200, 200, 400), out
     assert parent["is_aggregation_parent"] is True and len(parent["line_items"]) == 3
     assert Decimal(parent["total"]) == Decimal("720.00") and parent["notes"] == "November"
+    # The document path speaks seed 002: camelCase names, money still decimal strings and
+    # enums still full names.
+    assert document["identifiers"]["id"] == parent["id"]
+    assert "child_count" not in document["aggregation"]
+    assert document["aggregation"]["isParent"] is True
     assert {r["relation"] for r in document["related"]} == {"RELATION_CHILD"}
-    assert len(document["related"]) == 3 and document["aggregation"]["child_count"] == 3
+    assert len(document["related"]) == 3 and document["aggregation"]["childCount"] == 3
+    assert document["totals"]["total"] == parent["total"]
+    assert document["totals"]["amountDue"] == parent["amount_due"]
     assert issued["status"] == "INVOICE_STATUS_ISSUED" and issued["number"].startswith("INV-")
     assert paid["payment_status"] == "PAYMENT_STATUS_PAID"
     assert child["payment_status"] == "PAYMENT_STATUS_PAID"

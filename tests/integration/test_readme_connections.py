@@ -24,6 +24,7 @@ from tests.integration.test_readme_curl import TOKEN_LINE, run_block
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- connection-examples:start -->", "<!-- connection-examples:end -->"
+MILLIS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")  # seed 004
 
 
 def block() -> str:
@@ -61,19 +62,25 @@ async def test_readme_connection_walkthrough_runs_verbatim(
     script = script.replace(".venv/bin/grpcurl", grpcurl)
     out = values(await run_block(script))
 
+    # The /invoice-connections steps answer in seed 004's spelling (camelCase, `client`
+    # for the tenant, timestamps with milliseconds); the /v1 steps in the canonical JSON.
     created, status, *rest = out
     assert status == 201, created
     assert created["provider"] == "yooz" and created["active"] is True
-    assert created["has_credentials"] and created["has_webhook_secret"]
+    assert created["hasCredentials"] is True and created["hasWebhookSecret"] is True
+    assert "has_credentials" not in created and "tenant_id" not in created
     assert created["state"] == "CONNECTION_STATE_OK"
-    assert created["tenant_id"] == str(tenant)
+    assert created["client"] == str(tenant)
+    assert created["lastPolledAt"] is None
+    assert MILLIS.match(created["createdAt"]) and MILLIS.match(created["updatedAt"]), created
     assert "yz_live_sk_first" not in json.dumps(out) and "whsec_" not in json.dumps(out)
 
     conflict, status, rotated, status2, got, disabled, *rest = rest
     assert status == 409, conflict
     assert conflict["details"][0]["reason"] == "CONNECTION_ALREADY_ACTIVE"
     assert status2 == 200, rotated
-    assert rotated["has_credentials"] and rotated["etag"] != created["etag"]
+    assert rotated["hasCredentials"] is True and rotated["etag"] != created["etag"]
+    assert rotated["id"] == created["id"] and rotated["createdAt"] == created["createdAt"]
     # grpcurl prints the proto3 JSON mapping (lowerCamel names).
     assert got["id"] == created["id"] and got["state"] == "CONNECTION_STATE_OK"
     assert disabled["state"] == "CONNECTION_STATE_DISABLED"

@@ -14,9 +14,11 @@ own tenant. Sections:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import grpc
@@ -631,6 +633,48 @@ def bearer(tokens: Tokens, world: World) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.token(world.tenant)}"}
 
 
+def seed_page(response: httpx.Response) -> Json:
+    """A records query answered on a seed 003 path: a JSON:API list document (`data[]`,
+    `meta.total`, `meta.count`, `links.next`), read with money as exact Decimals."""
+    assert response.status_code == 200, response.text
+    payload: Json = json.loads(response.text, parse_float=Decimal)
+    assert set(payload) == {"data", "meta", "links"}, payload
+    assert payload["meta"]["count"] == len(payload["data"]), payload["meta"]
+    return payload
+
+
+def seed_record_id(record: Json, world: World) -> str:
+    """One row: an `invoice_transaction` resource object carrying the allocation's facts
+    (amounts as JSON numbers with exactly the stored digits, enums short, ids as
+    relationships); its id."""
+    assert record["type"] == "invoice_transaction", record
+    value: str = record["id"]
+    attributes, relationships = record["attributes"], record["relationships"]
+    assert attributes["invoice_transaction_id"] == value, record
+    alloc = next(a for a in world.allocs.values() if a.id == value)
+    for name in ("amount", "invoice_amount", "accounting_amount"):
+        number = attributes[name]
+        assert isinstance(number, Decimal | int) and not isinstance(number, bool), record
+        assert str(number) == getattr(alloc, name), (name, record)
+    assert attributes["allocation_type"] in ("full", "partial"), record
+    assert (
+        attributes["allocation_type"]
+        == apb.AllocationType.Name(alloc.allocation_type).removeprefix("ALLOCATION_TYPE_").lower()
+    )
+    assert relationships["invoice"]["data"] == {"type": "invoice", "id": alloc.invoice_id}
+    assert relationships["transaction"]["data"] == {
+        "type": "transaction",
+        "id": alloc.transaction_id,
+    }
+    rate = relationships["exchange_rate"]["data"]
+    if alloc.exchange_rate_id:
+        assert rate == {"type": "exchange_rate", "id": alloc.exchange_rate_id}, record
+    else:
+        assert rate is None, record
+    assert "invoice_id" not in attributes and "transaction_id" not in attributes, record
+    return value
+
+
 async def test_rest_query_with_the_seed_json_shape(
     http: httpx.AsyncClient, records: RecordsStub, world: World, tokens: Tokens
 ) -> None:
@@ -640,15 +684,16 @@ async def test_rest_query_with_the_seed_json_shape(
         "orderBy": {"field": "workspace.name", "direction": "asc"},
     }
     response = await http.post("/v1/records/query", json=body, headers=bearer(tokens, world))
-    assert response.status_code == 200, response.text
-    payload = response.json()
-    rest_ids = [r["invoice_transaction_id"] for r in payload["data"]]
+    payload = seed_page(response)
+    rest_ids = [seed_record_id(r, world) for r in payload["data"]]
     grpc_ids = await query_all(
         records, world.md, body["whereClause"], ("workspace.name", "asc"), limit=50
     )
     assert rest_ids == grpc_ids == sorted(world.allocs[n].id for n in LIVE)
+    assert payload["meta"]["total"] == len(LIVE) and payload["links"]["next"] is None
     for record in payload["data"]:
-        assert "accounting_amount" in record and "accountingAmount" not in record
+        attributes = record["attributes"]
+        assert "accounting_amount" in attributes and "accountingAmount" not in attributes
 
 
 async def test_rest_query_snake_case_body_pages_and_nested_relation(
@@ -663,12 +708,14 @@ async def test_rest_query_snake_case_body_pages_and_nested_relation(
     ids: list[str] = []
     for _ in range(20):
         response = await http.post("/v1/records/query", json=body, headers=bearer(tokens, world))
-        assert response.status_code == 200, response.text
-        payload = response.json()
-        ids += [r["invoice_transaction_id"] for r in payload["data"]]
-        cursor = payload.get("next_cursor") or payload.get("nextCursor") or ""
-        if not cursor:
+        payload = seed_page(response)
+        assert payload["meta"]["count"] == 1 and payload["meta"]["total"] == 4, payload
+        ids += [seed_record_id(r, world) for r in payload["data"]]
+        cursor = payload["links"]["next"]  # the next page's cursor, null on the last
+        assert "next_cursor" not in payload and "nextCursor" not in payload
+        if cursor is None:
             break
+        assert isinstance(cursor, str) and cursor, payload
         body["cursor"] = cursor
     assert ids == await list_all(
         allocations, world.md, "invoice.total > 1000", "invoice.total desc"
