@@ -126,9 +126,7 @@ async def test_readme_seed_sections_run_verbatim(server: app.Running, tokens: To
         assert "yz_live_sk" not in text and "whsec_" not in text
 
     # Seed 000: a provenance row as a JSON:API document; then seed 004's DELETE.
-    (raw, linked, s1), (raw_list, rows, s2), (raw_deleted, _, s3) = await run(
-        "000", server, token
-    )
+    (raw, linked, s1), (raw_list, rows, s2), (raw_deleted, _, s3) = await run("000", server, token)
     assert s1 == 201, raw
     row = linked["data"]
     assert row["type"] == "invoice_workspace_connector"

@@ -232,7 +232,7 @@ class JsonApi(Dialect):
             raise BadRequest(
                 f"data.{unknown[0]}: not a resource member", field=f"data.{unknown[0]}"
             )
-        attributes = node.get("attributes") or {}
+        attributes = node.get("attributes", {})
         if not isinstance(attributes, dict):
             raise BadRequest("data.attributes: expected an object", field="data.attributes")
         canon = self.attributes_style(resource).read(target, attributes, "data.attributes.")
@@ -244,7 +244,9 @@ class JsonApi(Dialect):
             where = f"data.relationships.{name}"
             if rel is None:
                 raise BadRequest(f"{where}: unknown relationship", field=where)
-            linkage = link.get("data") if isinstance(link, dict) else None
+            if not isinstance(link, dict) or "data" not in link:
+                raise BadRequest(f"{where}: expected {{data: {{type, id}}}}", field=where)
+            linkage = link["data"]
             if linkage is None:
                 continue
             if not isinstance(linkage, dict) or not isinstance(linkage.get("id"), str):

@@ -5,6 +5,7 @@ their seed's format, not the canonical one. Message schemas are components named
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -123,9 +124,9 @@ class DialectSchemas:
             return {"type": "string", "enum": [v.name for v in f.enum_type.values]}
         if f.name in style.numbers and f.type == F.TYPE_STRING:
             return {
-                "type": "number",
-                "description": "A decimal, written with its exact digits; a JSON number or "
-                "a string on input.",
+                "type": ["number", "string"],
+                "description": "A decimal: written as a JSON number with its exact digits; "
+                "read from a JSON number or a string, never through a float.",
             }
         if style.int64_numbers and _SCALARS[f.type] is _INT64:
             return {"type": "integer"}
@@ -274,3 +275,23 @@ def _list_document(item: Json) -> Json:
             },
         },
     }
+
+
+def example(dialect: Dialect, target: Any, canonical: Any) -> Any:
+    """A canonical request example in the dialect's spelling: keys, short enums and (for
+    JSON:API) a resource document; money stays a string, which the dialect also reads."""
+    if not isinstance(canonical, dict):
+        return canonical
+    style = replace(dialect.style, nulls=False, numbers=frozenset())
+    if isinstance(dialect, JsonApi) and (resource := dialect.resource(target.full_name)):
+        attributes = replace(dialect.attributes_style(resource), nulls=False, numbers=frozenset())
+        relationships = {
+            rel.name: {"data": {"type": rel.type, "id": canonical[rel.field]}}
+            for rel in resource.relationships
+            if canonical.get(rel.field)
+        }
+        node: Json = {"type": resource.type, "attributes": attributes.write(target, canonical)}
+        if relationships:
+            node["relationships"] = relationships
+        return {"data": node}
+    return style.write(target, canonical)

@@ -169,8 +169,13 @@ class Style:
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
             if f.type == F.TYPE_STRING and f.name in self.numbers:
                 return _decimal_text(value)
-            if f.type in _INTEGERS and value == int(value):
-                return int(value)
+            if f.type in _INTEGERS and isinstance(value, Decimal):
+                # 1e1000000 is integral: int() of it would build a million digits first.
+                if not value.is_finite() or value.adjusted() > 20:
+                    key = where.rstrip(".")
+                    raise BadRequest(f"{key}: the number is out of range", field=key)
+                if value == int(value):
+                    return int(value)
         return _plain(value)
 
 
@@ -251,7 +256,10 @@ def _number(text: Any) -> Any:
 def _decimal_text(value: Decimal | int) -> str:
     """The exact text of a JSON number read as a Decimal: 1.50 -> "1.50", 1e2 -> "100"."""
     if isinstance(value, int):
-        return str(value)
+        text = str(value)
+        if len(text.lstrip("-")) > 41:  # as a Decimal's: adjusted() <= 40
+            raise BadRequest(f"the number {text[:32]}... is out of range")
+        return text
     if (
         not value.is_finite()
         or not -40 <= value.adjusted() <= 40
@@ -296,8 +304,11 @@ def _millis(value: Any) -> Any:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
-    moment = moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = moment.astimezone(dt.UTC)  # %Y does not pad years before 1000: format by hand
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+        f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def _iso_date(value: Any) -> Any:

@@ -24,6 +24,7 @@ from service.gateway.bindings import (
 )
 from service.gateway.dialects.base import list_field
 from service.gateway.dialects.schemas import DialectSchemas
+from service.gateway.dialects.schemas import example as dialect_example
 from service.gateway.openapi.schemas import (
     ERROR_REF,
     SECURITY,
@@ -191,7 +192,8 @@ class _Document:
                 exclude = below(bound, binding.body)
             media = op["requestBody"]["content"]["application/json"]
             media["schema"] = self.dialect_schemas.request(dialect, binding, target, exclude)
-            media.pop("example", None)
+            if "example" in media:
+                media["example"] = dialect_example(dialect, target, media["example"])
         status = str(success_status(binding))
         content = op["responses"][status].get("content")
         if content is not None:
