@@ -162,6 +162,12 @@ async def forget_previous_runs(dsn: str) -> None:
             await conn.execute(_RESTORE_PAID)
             await conn.execute("DELETE FROM allocations WHERE created_by <> 'seed'")
             await conn.execute("DELETE FROM transactions WHERE created_by <> 'seed'")
+        # What the ingestion rows wrote: provenance, deliveries, webhook events, then the
+        # invoices (children of aggregation parents first).
+        await conn.execute("DELETE FROM invoice_provenances")
+        await conn.execute("DELETE FROM invoice_deliveries")
+        await conn.execute("DELETE FROM webhook_events")
+        await conn.execute("UPDATE invoices SET parent_id = NULL WHERE parent_id IS NOT NULL")
         await conn.execute("DELETE FROM invoices WHERE created_by <> 'seed'")
         await conn.execute("DELETE FROM idempotency_keys")
         # Seeded drafts that an IssueInvoice run issued become drafts again.

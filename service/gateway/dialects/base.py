@@ -6,7 +6,8 @@ points only: the body, the query string, the response, the error."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -205,8 +206,7 @@ class JsonApi(Dialect):
         return next((r for r in self.resources if r.message == message), None)
 
     def attributes_style(self, resource: Resource) -> Style:
-        hidden = frozenset({"id", *(r.field for r in resource.relationships)})
-        return Style(**{**self.style.__dict__, "hidden": hidden | self.style.hidden})
+        return _attributes_style(self.style, resource)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -400,6 +400,14 @@ class JsonApi(Dialect):
             "details": body.get("details", []),
             "meta": {"trace_id": trace, "log_id": trace, "grpc_code": body["code"]},
         }
+
+
+@cache
+def _attributes_style(style: Style, resource: Resource) -> Style:
+    """The style of a resource's attributes: without its id and relationship fields (one
+    per style and resource, so its compiled plans are kept)."""
+    hidden = frozenset({"id", *(r.field for r in resource.relationships)})
+    return replace(style, hidden=hidden | style.hidden)
 
 
 def _counts(request: Any) -> bool:

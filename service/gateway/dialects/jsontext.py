@@ -5,10 +5,9 @@ number with exactly its digits ("1200.50" stays 1200.50, not 1200.5)."""
 from __future__ import annotations
 
 import json
+import secrets
 from decimal import Decimal
 from typing import Any
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def loads(body: bytes) -> Any:
@@ -19,15 +18,33 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def dumps(value: Any) -> bytes:
-    return _text(value).encode()
+# Decimals are written by the C encoder as strings between two markers, then the markers
+# and the quotes around them are cut (two C-level replaces): no recursive Python encoder,
+# no regex. The markers are random per process, so no stored string can spell them.
+_TOKEN = secrets.token_hex(8)
+_OPEN, _CLOSE = f"#n{_TOKEN}<", f">{_TOKEN}n#"
+_QUOTED_OPEN, _QUOTED_CLOSE = f'"{_OPEN}', f'{_CLOSE}"'
 
 
-def _text(value: Any) -> str:
+def number(text: str) -> str:
+    """A decimal's text (`-?digits[.digits]`, already checked) that `dumps` writes as a
+    JSON number: the writers' fast path, no Decimal made."""
+    return _OPEN + text + _CLOSE
+
+
+def _decimal(value: Any) -> str:
     if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_encode(str(k))}:{_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_text(v) for v in value) + "]"
-    return _encode(value)
+        return _OPEN + format(value, "f") + _CLOSE
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_encode_marked = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_decimal
+).encode
+
+
+def dumps(value: Any) -> bytes:
+    text = _encode_marked(value)
+    if _OPEN in text:
+        text = text.replace(_QUOTED_OPEN, "").replace(_QUOTED_CLOSE, "")
+    return text.encode()

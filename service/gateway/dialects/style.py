@@ -14,17 +14,19 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from service.gateway.dialects import jsontext
 from service.gateway.transcode import BadRequest
 
 F = FieldDescriptor
+Convert = Callable[[Any], Any]
 _PASS_THROUGH = frozenset(
     {
         "google.protobuf.Struct",
@@ -36,6 +38,7 @@ _PASS_THROUGH = frozenset(
 )
 _TIMESTAMP = "google.protobuf.Timestamp"
 _DATE = "google.type.Date"
+_DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ].*)?")
 _INT64 = frozenset({F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64})
 _INTEGERS = frozenset(
@@ -69,6 +72,9 @@ class Style:
     hidden: frozenset[str] = field(default=frozenset())  # never written (relationships)
     blank_null: frozenset[str] = frozenset()  # string fields written null when empty
     int64_numbers: bool = False  # 64-bit integers as JSON numbers (not strings)
+    _plans: dict[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def key(self, f: FieldDescriptor) -> str:
         renamed = dict(self.rename).get(f.name)
@@ -80,45 +86,67 @@ class Style:
 
     def write(self, message: Any, canon: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in _fields(message):
-            if f.name in self.hidden:
-                continue
-            value = canon.get(f.name)
+        for name, key, convert, null in self._plan(message):
+            value = canon.get(name)
             if value is None:
-                if self.nulls and _nullable(f) and f.name not in self.keep_unset:
-                    out[self.key(f)] = None
+                if null:
+                    out[key] = None
                 continue
-            out[self.key(f)] = self._write_field(f, value)
+            out[key] = value if convert is None else convert(value)
         return out
 
-    def _write_field(self, f: FieldDescriptor, value: Any) -> Any:
+    def _plan(self, message: Any) -> list[tuple[str, str, Convert | None, bool]]:
+        """(field, key, converter or None, write null when unset), compiled once per message
+        type (the write path is per response and per list item)."""
+        plan = self._plans.get(message.full_name)
+        if plan is None:
+            plan = [
+                (
+                    f.name,
+                    self.key(f),
+                    self._field_converter(f),
+                    self.nulls and _nullable(f) and f.name not in self.keep_unset,
+                )
+                for f in _fields(message)
+                if f.name not in self.hidden
+            ]
+            self._plans[message.full_name] = plan
+        return plan
+
+    def _field_converter(self, f: FieldDescriptor) -> Convert | None:
         entry = _map_entry(f)
         if entry is not None:
-            item = entry.fields_by_name["value"]
-            return {k: self._write_value(item, v) for k, v in value.items()}
-        if f.is_repeated:
-            return [self._write_value(f, v) for v in value]
-        return self._write_value(f, value)
+            item = self._value_converter(entry.fields_by_name["value"])
+            if item is None:
+                return None
+            return lambda value: {k: item(v) for k, v in value.items()}
+        convert = self._value_converter(f)
+        if f.is_repeated and convert is not None:
+            one = convert
+            return lambda values: [one(v) for v in values]
+        return convert
 
-    def _write_value(self, f: FieldDescriptor, value: Any) -> Any:
+    def _value_converter(self, f: FieldDescriptor) -> Convert | None:
         if f.message_type is not None:
-            name = f.message_type.full_name
+            message = f.message_type
+            name = message.full_name
             if name == _TIMESTAMP:
-                return _millis(value) if self.millis else value
+                return _millis if self.millis else None
             if name == _DATE and self.iso_dates:
-                return _iso_date(value)
-            if name in _PASS_THROUGH or name.startswith("google.protobuf."):
-                return value
-            return self.write(f.message_type, value)
+                return _iso_date
+            if name.startswith("google.protobuf."):
+                return None
+            return lambda value: self.write(message, value)
         if f.enum_type is not None and self.short_enums:
-            return _short_names(f.enum_type).get(value, value)
+            names = _short_names(f.enum_type)
+            return lambda value: names.get(value, value)
         if f.name in self.numbers and f.type == F.TYPE_STRING:
-            return _number(value)
-        if value == "" and f.name in self.blank_null:
-            return None
-        if self.int64_numbers and f.type in _INT64 and isinstance(value, str):
-            return int(value)
-        return value
+            return _number
+        if f.name in self.blank_null and f.type == F.TYPE_STRING:
+            return _blank_null
+        if self.int64_numbers and f.type in _INT64:
+            return _int
+        return None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -240,17 +268,23 @@ def short_values(enum: EnumDescriptor) -> list[str]:
 # -- values ----------------------------------------------------------------------------------
 
 
+def _blank_null(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _int(value: Any) -> Any:
+    return int(value) if isinstance(value, str) else value
+
+
 def _number(text: Any) -> Any:
     """A stored decimal string as a number carrying the same digits; "" (unset) is null."""
     if not isinstance(text, str):
         return text
     if not text:
         return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return text  # not a decimal after all: leave it as the service wrote it
-    return number if number.is_finite() else text
+    if _DECIMAL_TEXT.fullmatch(text) is None:
+        return text  # not a plain decimal after all: leave it as the service wrote it
+    return jsontext.number(text)
 
 
 def _decimal_text(value: Decimal | int) -> str:
