@@ -84,7 +84,7 @@ def _converter(field: FieldDescriptor) -> Convert:
     if t in _INT64:
         return str
     if t in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
-        return _float
+        return float_value
     if t == F.TYPE_BYTES:
         return lambda b: base64.b64encode(b).decode("ascii")
     return _same
@@ -94,7 +94,8 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _float(value: float) -> Any:
+def float_value(value: float) -> Any:
+    """A float as proto3 JSON writes it (NaN and the infinities as strings)."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

@@ -209,9 +209,12 @@ def messages(draw: st.DrawFn, descriptor: Descriptor, millis: bool = False, dept
 
 
 def round_trip_style(style: Style, message: Message) -> Message:
+    """write -> JSON text -> read -> ParseDict; both writers (from the message, as the
+    gateway does, and from its canonical JSON, as records rows are) give the same text."""
     descriptor = message.DESCRIPTOR
-    written = style.write(descriptor, jsonout.to_dict(message))
-    back = style.read(descriptor, jsontext.loads(jsontext.dumps(written)))
+    text = jsontext.dumps(style.write_message(message))
+    assert text == jsontext.dumps(style.write(descriptor, jsonout.to_dict(message)))
+    back = style.read(descriptor, jsontext.loads(text))
     return ParseDict(back, type(message)())
 
 
@@ -1143,3 +1146,30 @@ def test_openapi_documents_seed_bodies_in_the_dialect() -> None:
     assert properties["type"]["anyOf"][0]["enum"] == ["customer", "supplier"]
     assert properties["total"]["anyOf"][0]["type"] == ["number", "string"]  # read as both
     assert properties["issue_date"]["anyOf"][0] == {"type": "string", "format": "date"}
+
+
+@pytest.mark.parametrize(
+    ("stored", "written"),
+    [
+        ("1", "1"),
+        ("-1.50", "-1.50"),
+        ("-0.00", "-0.00"),
+        ("0.000001", "0.000001"),
+        ("", "null"),
+        ("1.", '"1."'),
+        (".5", '".5"'),
+        ("1e5", '"1e5"'),
+        ("--1", '"--1"'),
+        ("1.2.3", '"1.2.3"'),
+        ("-", '"-"'),
+        ("\u0661\u0662", '"\u0661\u0662"'),  # Arabic-Indic digits: isdigit(), not JSON
+        ("12345678901234567890.123456", "12345678901234567890.123456"),
+    ],
+)
+def test_only_plain_ascii_decimals_are_written_as_json_numbers(stored: str, written: str) -> None:
+    """The writer's fast check (str methods, no regex, no Decimal) marks exactly the texts
+    that are valid JSON numbers; anything else stays a string, so the JSON stays valid."""
+    message = invoices_pb2.Invoice(total=stored)
+    text = jsontext.dumps(SEED_001.style.write_message(message)).decode()
+    assert f'"total":{written},' in text, text
+    assert json.loads(text)["total"] == json.loads(written)

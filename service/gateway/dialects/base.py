@@ -57,7 +57,7 @@ class Dialect:
 
     def write(self, binding: Binding, request: Message, response: Message, url: str) -> Written:
         target = getattr(response, binding.response_body) if binding.response_body else response
-        return Written(self.style.write(target.DESCRIPTOR, jsonout.to_dict(target)), {})
+        return Written(self.style.write_message(target), {})
 
     def read_response(self, binding: Binding, request: Message, body: Any) -> Any:
         """The canonical JSON of a response this dialect wrote (`write`'s inverse; for
@@ -138,9 +138,8 @@ class Plain(Dialect):
         data = list_field(target.DESCRIPTOR)
         if not self.bare_list or data is None or data.message_type is None:
             return super().write(binding, request, response, url)
-        canon = jsonout.to_dict(target)
-        items = [self.style.write(data.message_type, item) for item in canon["data"]]
-        cursor = canon.get("next_cursor") or ""
+        items = [self.style.write_message(item) for item in getattr(target, data.name)]
+        cursor: str = getattr(target, "next_cursor")  # noqa: B009  (list_field checked it)
         headers = {"link": f'<{next_link(url, cursor)}>; rel="next"'} if cursor else {}
         return Written(items, headers)
 
@@ -282,21 +281,20 @@ class JsonApi(Dialect):
         data = list_field(descriptor)
         if data is None:
             return super().write(binding, request, response, url)
-        canon = jsonout.to_dict(response)
-        if data.message_type is not None and data.message_type.full_name.startswith(
-            "google.protobuf."
-        ):
-            items = [self._record(getattr(request, "root", ""), row) for row in canon["data"]]
+        assert data.message_type is not None
+        rows = getattr(response, data.name)
+        if data.message_type.full_name.startswith("google.protobuf."):  # records: Structs
+            root = getattr(request, "root", "")
+            items = [self._record(root, jsonout.to_dict(row)) for row in rows]
         else:
-            assert data.message_type is not None
             found = self.resource(data.message_type.full_name)
             if found is None:
                 return super().write(binding, request, response, url)
-            items = [self._object(found, data.message_type, row) for row in canon["data"]]
+            items = [self.resource_object(found, row) for row in rows]
         meta: dict[str, Any] = {"count": len(items)}
-        if "total" in canon:
-            meta = {"total": canon["total"], **meta}
-        links = {"next": canon.get("next_cursor") or None}
+        if "total" in descriptor.fields_by_name and response.HasField("total"):
+            meta = {"total": getattr(response, "total"), **meta}  # noqa: B009
+        links = {"next": getattr(response, "next_cursor") or None}  # noqa: B009
         return Written({"data": items, "meta": meta, "links": links}, {})
 
     def read_response(self, binding: Binding, request: Message, body: Any) -> Any:
@@ -339,7 +337,18 @@ class JsonApi(Dialect):
         return canon
 
     def resource_object(self, resource: Resource, message: Message) -> dict[str, Any]:
-        return self._object(resource, message.DESCRIPTOR, jsonout.to_dict(message))
+        relationships = {}
+        for r in resource.relationships:
+            related = getattr(message, r.field)
+            relationships[r.name] = {"data": {"type": r.type, "id": related} if related else None}
+        obj: dict[str, Any] = {
+            "type": resource.type,
+            "id": str(getattr(message, "id", "")),
+            "attributes": self.attributes_style(resource).write_message(message),
+        }
+        if relationships:
+            obj["relationships"] = relationships
+        return obj
 
     def _object(
         self, resource: Resource, descriptor: Any, canon: Mapping[str, Any]

@@ -11,6 +11,7 @@ values, written by `jsontext.dumps` as their text) and comes in from the JSON te
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
 import re
@@ -21,7 +22,9 @@ from functools import cache
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
 
+from service.gateway import jsonout
 from service.gateway.dialects import jsontext
 from service.gateway.transcode import BadRequest
 
@@ -38,7 +41,6 @@ _PASS_THROUGH = frozenset(
 )
 _TIMESTAMP = "google.protobuf.Timestamp"
 _DATE = "google.type.Date"
-_DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ].*)?")
 _INT64 = frozenset({F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64})
 _INTEGERS = frozenset(
@@ -75,6 +77,9 @@ class Style:
     _plans: dict[str, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    _message_plans: dict[str, Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def key(self, f: FieldDescriptor) -> str:
         renamed = dict(self.rename).get(f.name)
@@ -94,6 +99,85 @@ class Style:
                 continue
             out[key] = value if convert is None else convert(value)
         return out
+
+    def write_message(self, message: Message) -> dict[str, Any]:
+        """`write(descriptor, jsonout.to_dict(message))` in one pass over the message, with
+        no canonical dict in between (the hot path: every response on a seed path)."""
+        out: dict[str, Any] = {}
+        for name, key, presence, convert, null in self._message_plan(message.DESCRIPTOR):
+            if presence and not message.HasField(name):
+                if null:
+                    out[key] = None
+                continue
+            out[key] = convert(getattr(message, name))
+        return out
+
+    def _message_plan(self, message: Any) -> list[tuple[str, str, bool, Convert, bool]]:
+        plan = self._message_plans.get(message.full_name)
+        if plan is None:
+            plan = [
+                (
+                    f.name,
+                    self.key(f),
+                    f.has_presence and not f.is_repeated,
+                    self._raw_field_converter(f),
+                    self.nulls and _nullable(f) and f.name not in self.keep_unset,
+                )
+                for f in _fields(message)
+                if f.name not in self.hidden
+            ]
+            self._message_plans[message.full_name] = plan
+        return plan
+
+    def _raw_field_converter(self, f: FieldDescriptor) -> Convert:
+        entry = _map_entry(f)
+        if entry is not None:
+            key_is_bool = entry.fields_by_name["key"].type == F.TYPE_BOOL
+            item = self._raw_value_converter(entry.fields_by_name["value"])
+
+            def convert_map(mapping: Any) -> dict[str, Any]:
+                return {
+                    (("true" if k else "false") if key_is_bool else str(k)): item(v)
+                    for k, v in mapping.items()
+                }
+
+            return convert_map
+        one = self._raw_value_converter(f)
+        if f.is_repeated:
+            return list if one is _same else (lambda values: [one(v) for v in values])
+        return one
+
+    def _raw_value_converter(self, f: FieldDescriptor) -> Convert:
+        """A proto value (not its canonical JSON) to the dialect's JSON value."""
+        if f.message_type is not None:
+            name = f.message_type.full_name
+            if name == _TIMESTAMP:
+                return _millis_of if self.millis else _json_string
+            if name == _DATE:
+                return _iso_date_of if self.iso_dates else _date_dict
+            if name in ("google.protobuf.Duration", "google.protobuf.FieldMask"):
+                return _json_string
+            if name.startswith("google.protobuf."):
+                return jsonout.to_dict
+            return self.write_message
+        if f.enum_type is not None:
+            names = _short_names(f.enum_type) if self.short_enums else None
+            by_number = {
+                v.number: (names[v.name] if names is not None else v.name)
+                for v in f.enum_type.values
+            }
+            return lambda n: by_number.get(n, n)
+        if f.type in _INT64:
+            return int if self.int64_numbers else str
+        if f.type in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
+            return jsonout.float_value
+        if f.type == F.TYPE_BYTES:
+            return _base64
+        if f.type == F.TYPE_STRING and f.name in self.numbers:
+            return _number
+        if f.type == F.TYPE_STRING and f.name in self.blank_null:
+            return _blank_null
+        return _same
 
     def _plan(self, message: Any) -> list[tuple[str, str, Convert | None, bool]]:
         """(field, key, converter or None, write null when unset), compiled once per message
@@ -268,6 +352,32 @@ def short_values(enum: EnumDescriptor) -> list[str]:
 # -- values ----------------------------------------------------------------------------------
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _json_string(message: Any) -> Any:
+    return message.ToJsonString()
+
+
+def _millis_of(timestamp: Any) -> Any:
+    return _millis(timestamp.ToJsonString())
+
+
+def _date_dict(date: Any) -> dict[str, int]:
+    return {"year": date.year, "month": date.month, "day": date.day}
+
+
+def _iso_date_of(date: Any) -> Any:
+    if date.year and date.month and date.day:
+        return f"{date.year:04d}-{date.month:02d}-{date.day:02d}"
+    return None
+
+
+def _base64(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
 def _blank_null(value: Any) -> Any:
     return None if value == "" else value
 
@@ -277,14 +387,18 @@ def _int(value: Any) -> Any:
 
 
 def _number(text: Any) -> Any:
-    """A stored decimal string as a number carrying the same digits; "" (unset) is null."""
-    if not isinstance(text, str):
+    """A stored decimal string as a number carrying the same digits; "" (unset) is null.
+    Only `-?digits[.digits]` in ASCII is marked as a number (anything else stays a string),
+    checked with str methods: this runs for every amount of every line of a page."""
+    if text.__class__ is not str:
         return text
     if not text:
         return None
-    if _DECIMAL_TEXT.fullmatch(text) is None:
-        return text  # not a plain decimal after all: leave it as the service wrote it
-    return jsontext.number(text)
+    body = text[1:] if text[0] == "-" else text
+    whole, dot, fraction = body.partition(".")
+    if whole.isdigit() and (not dot or fraction.isdigit()) and body.isascii():
+        return jsontext.number(text)
+    return text  # not a plain decimal after all: leave it as the service wrote it
 
 
 def _decimal_text(value: Decimal | int) -> str:
