@@ -1333,3 +1333,21 @@ async def test_seed_001_lists_filter_by_fields_as_query_parameters(
         response = await http.get(path, params=params, headers=actor.bearer)
         assert response.status_code == 400, response.text
         assert field in violated_fields(response.json()), response.text
+
+
+async def test_seed_001_patch_with_null_clears_the_field(
+    http: httpx.AsyncClient, actor: Actor
+) -> None:
+    """`{"notes": null, "due_date": null}` clears both (null is unset, and a PATCH without
+    an update mask names the body's keys), as on the canonical path."""
+    body = json.loads(SEED_001_BODY) | {"notes": "Payment within 30 days", "due_date": "2030-01-31"}
+    created = await http.post("/api/v1/finance/invoices", json=body, headers=actor.bearer)
+    assert created.status_code == 201, created.text
+    assert created.json()["due_date"] == "2030-01-31"
+    path = f"/api/v1/finance/invoices/{created.json()['id']}"
+    patched = await http.patch(path, json={"notes": None, "due_date": None}, headers=actor.bearer)
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["notes"], patched.json()["due_date"]) == ("", None)
+    assert patched.json()["currency"] == "EUR"  # what the body did not name is kept
+    stored = await http.get(f"/v1/invoices/{created.json()['id']}", headers=actor.bearer)
+    assert stored.json()["notes"] == "" and "due_date" not in stored.json()

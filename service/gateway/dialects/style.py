@@ -246,11 +246,11 @@ class Style:
             if f is None:
                 out[key] = _plain(value)
                 continue
-            if value is None:
-                continue  # null is unset
             if f.name in out:
                 raise BadRequest(f"{where}{key}: given twice (as two spellings)", field=key)
-            out[f.name] = self._read_field(f, value, f"{where}{key}.")
+            # null is unset: ParseDict clears the field, and a PATCH names it in its mask,
+            # so `{"notes": null}` clears the notes as a seed client means it to.
+            out[f.name] = None if value is None else self._read_field(f, value, f"{where}{key}.")
         return out
 
     def _read_field(self, f: FieldDescriptor, value: Any, where: str) -> Any:
