@@ -175,8 +175,8 @@ class Gateway:
 
             await self._other(scope, receive, _status_spy(send, done))
             return
-        except HttpError as err:
-            response = _error_response(err, trace)
+        except HttpError as err:  # 405: the seed's error format on a seed path
+            response = _error_response(err, trace, dialects.for_path(request.url.path))
         else:
             response = await self._answer(request, match, trace)
         await response(scope, receive, send)
@@ -561,7 +561,7 @@ def _error_response(
 async def _not_found(request: Request, exc: Exception) -> Response:
     trace = _trace(request)
     err = HttpError(404, "NOT_FOUND", f"no route for {request.url.path}", reason="NO_ROUTE")
-    return _error_response(err, trace)
+    return _error_response(err, trace, dialects.for_path(request.url.path))
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:

@@ -1351,3 +1351,31 @@ async def test_seed_001_patch_with_null_clears_the_field(
     assert patched.json()["currency"] == "EUR"  # what the body did not name is kept
     stored = await http.get(f"/v1/invoices/{created.json()['id']}", headers=actor.bearer)
     assert stored.json()["notes"] == "" and "due_date" not in stored.json()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "seed"),
+    [
+        ("GET", "/v1/invoice-transactions/a/b", 404, True),
+        ("PUT", "/v1/invoice-transactions", 405, True),
+        ("GET", "/v1/invoice-workspace-connectors/a/b", 404, True),
+        ("GET", "/v1/invoice-transactionsX", 404, False),
+        ("PUT", "/v1/invoices", 405, False),
+        ("GET", "/v1/nope", 404, False),
+    ],
+)
+async def test_unrouted_requests_on_seed_paths_answer_in_the_seeds_error_format(
+    http: httpx.AsyncClient, actor: Actor, method: str, path: str, status: int, seed: bool
+) -> None:
+    """A 404 or 405 under a JSON:API seed prefix is that seed's error; elsewhere canonical."""
+    response = await http.request(method, path, headers=actor.bearer)
+    assert response.status_code == status, response.text
+    body = response.json()
+    if seed:
+        expected = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}[status]
+        assert body["code"] == expected and body["meta"]["log_id"] == body["meta"]["trace_id"]
+        assert body["errors"][0]["status"] == str(status)
+    else:
+        assert "log_id" not in body["meta"] and "errors" not in body
+    if status == 405:
+        assert response.headers["allow"]

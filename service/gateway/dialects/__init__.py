@@ -21,7 +21,7 @@ from service.gateway.dialects.base import (
 )
 from service.gateway.dialects.style import Style
 
-__all__ = ["DIALECTS", "Dialect", "JsonApi", "Plain", "Written", "for_binding"]
+__all__ = ["DIALECTS", "Dialect", "JsonApi", "Plain", "Written", "for_binding", "for_path"]
 
 _INVOICE_MONEY = frozenset(
     {
@@ -154,3 +154,12 @@ DIALECTS: tuple[tuple[str, Dialect], ...] = (
 
 def for_binding(binding: Binding) -> Dialect | None:
     return dialect_for(DIALECTS, binding.template)
+
+
+_LITERAL_PREFIXES = tuple((p, d) for p, d in DIALECTS if "{" not in p)
+
+
+def for_path(path: str) -> Dialect | None:
+    """The dialect of a request path that matched no route (its 404 or 405 is written in
+    the seed's error format too); only the literal prefixes can tell."""
+    return dialect_for(_LITERAL_PREFIXES, path)
