@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import keyword
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -77,7 +78,7 @@ class Style:
     _plans: dict[str, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
-    _message_plans: dict[str, Any] = field(
+    _message_writers: dict[str, Any] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -103,31 +104,38 @@ class Style:
     def write_message(self, message: Message) -> dict[str, Any]:
         """`write(descriptor, jsonout.to_dict(message))` in one pass over the message, with
         no canonical dict in between (the hot path: every response on a seed path)."""
-        out: dict[str, Any] = {}
-        for name, key, presence, convert, null in self._message_plan(message.DESCRIPTOR):
-            if presence and not message.HasField(name):
-                if null:
-                    out[key] = None
-                continue
-            out[key] = convert(getattr(message, name))
-        return out
+        writer = self._message_writers.get(message.DESCRIPTOR.full_name)
+        if writer is None:
+            writer = self._compile(message.DESCRIPTOR)
+        result: dict[str, Any] = writer(message)
+        return result
 
-    def _message_plan(self, message: Any) -> list[tuple[str, str, bool, Convert, bool]]:
-        plan = self._message_plans.get(message.full_name)
-        if plan is None:
-            plan = [
-                (
-                    f.name,
-                    self.key(f),
-                    f.has_presence and not f.is_repeated,
-                    self._raw_field_converter(f),
-                    self.nulls and _nullable(f) and f.name not in self.keep_unset,
-                )
-                for f in _fields(message)
-                if f.name not in self.hidden
-            ]
-            self._message_plans[message.full_name] = plan
-        return plan
+    def _compile(self, message: Any) -> Convert:
+        """A function writing one message type, generated once per style and type (straight
+        line code: an attribute read and at most one converter call per field, no loop).
+        Only descriptor names go into the source, and keys only as `repr` literals."""
+        namespace: dict[str, Any] = {}
+        lines = ["def write(m):", "    out = {}"]
+        for i, f in enumerate(_fields(message)):
+            if f.name in self.hidden:
+                continue
+            key = repr(self.key(f))
+            read = f"getattr(m, {f.name!r})" if keyword.iskeyword(f.name) else f"m.{f.name}"
+            convert = self._raw_field_converter(f)
+            if convert is not _same:
+                namespace[f"c{i}"] = convert
+                read = f"c{i}({read})"
+            if f.has_presence and not f.is_repeated:
+                lines += [f"    if m.HasField({f.name!r}):", f"        out[{key}] = {read}"]
+                if self.nulls and _nullable(f) and f.name not in self.keep_unset:
+                    lines += ["    else:", f"        out[{key}] = None"]
+            else:
+                lines.append(f"    out[{key}] = {read}")
+        lines.append("    return out")
+        exec("\n".join(lines), namespace)  # noqa: S102  (source built from descriptors only)
+        writer: Convert = namespace["write"]
+        self._message_writers[message.full_name] = writer
+        return writer
 
     def _raw_field_converter(self, f: FieldDescriptor) -> Convert:
         entry = _map_entry(f)
