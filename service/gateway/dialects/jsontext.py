@@ -20,8 +20,9 @@ def _no_constant(name: str) -> Any:
 
 # Decimals are written by the C encoder as strings between two markers, then the markers
 # and the quotes around them are cut (two C-level replaces): no recursive Python encoder,
-# no regex. The markers are random per process, so no stored string can spell them.
-_TOKEN = secrets.token_hex(8)
+# no regex. The markers are random per process (2^32 values, never shown): a stored string
+# would have to spell one exactly, and even then it would only turn itself into a number.
+_TOKEN = secrets.token_hex(4)
 _OPEN, _CLOSE = f"#n{_TOKEN}<", f">{_TOKEN}n#"
 _QUOTED_OPEN, _QUOTED_CLOSE = f'"{_OPEN}', f'{_CLOSE}"'
 
