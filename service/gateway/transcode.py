@@ -40,7 +40,7 @@ class BadRequest(Exception):
         self.field = field
 
 
-def _field(descriptor: Any, name: str) -> FieldDescriptor | None:
+def field_named(descriptor: Any, name: str) -> FieldDescriptor | None:
     """A field by proto name or lowerCamel JSON name."""
     found: FieldDescriptor | None = descriptor.fields_by_name.get(name)
     if found is None:
@@ -53,7 +53,7 @@ def _resolve(descriptor: Any, path: str) -> list[FieldDescriptor]:
     chain: list[FieldDescriptor] = []
     current: Any = descriptor
     for part in path.split("."):
-        field = _field(current, part) if current is not None else None
+        field = field_named(current, part) if current is not None else None
         if field is None:
             raise BadRequest(f"unknown field {path!r}", field=path)
         chain.append(field)
@@ -270,7 +270,7 @@ def fill_update_mask(binding: Binding, message: Message, data: Mapping[str, Any]
     body_type = message.DESCRIPTOR.fields_by_name[binding.body].message_type
     paths = []
     for key in data:
-        field = _field(body_type, key)
+        field = field_named(body_type, key)
         if field is not None and _updatable(field):
             paths.append(field.name)
     getattr(message, masks[0].name).paths.extend(paths)

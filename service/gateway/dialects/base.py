@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from service.gateway import jsonout
 from service.gateway.bindings import Binding
 from service.gateway.dialects.style import Style
-from service.gateway.transcode import BadRequest
+from service.gateway.transcode import BadRequest, field_named
 
 Pairs = list[tuple[str, str]]
 
@@ -49,7 +49,7 @@ class Dialect:
         request = binding.rpc.input_type
         out = []
         for name, raw in pairs:
-            f = _top_field(request, name)
+            f = field_named(request, name)
             if f is not None and f.enum_type is not None:
                 raw = str(self.style.read(request, {name: raw}).get(f.name, raw))
             out.append((name, raw))
@@ -74,13 +74,6 @@ def _response_type(binding: Binding) -> Any:
     if binding.response_body:
         return output.fields_by_name[binding.response_body].message_type
     return output
-
-
-def _top_field(message: Any, name: str) -> FieldDescriptor | None:
-    found: FieldDescriptor | None = message.fields_by_name.get(name)
-    if found is None:
-        found = next((f for f in message.fields if f.json_name == name), None)
-    return found
 
 
 def list_field(message: Any) -> FieldDescriptor | None:
@@ -119,8 +112,8 @@ class Plain(Dialect):
         clauses: list[str] = []
         rest: Pairs = []
         for name, raw in pairs:
-            item = _top_field(data.message_type, name)
-            if _top_field(request, name) is not None or item is None:
+            item = field_named(data.message_type, name)
+            if field_named(request, name) is not None or item is None:
                 rest.append((name, raw))
                 continue
             if '"' in raw and "'" in raw:
@@ -337,34 +330,15 @@ class JsonApi(Dialect):
         return canon
 
     def resource_object(self, resource: Resource, message: Message) -> dict[str, Any]:
-        relationships = {}
-        for r in resource.relationships:
-            related = getattr(message, r.field)
-            relationships[r.name] = {"data": {"type": r.type, "id": related} if related else None}
-        obj: dict[str, Any] = {
-            "type": resource.type,
-            "id": str(getattr(message, "id", "")),
-            "attributes": self.attributes_style(resource).write_message(message),
-        }
-        if relationships:
-            obj["relationships"] = relationships
-        return obj
+        attributes = self.attributes_style(resource).write_message(message)
+        return _resource_object(resource, str(getattr(message, "id", "")), message, attributes)
 
     def _object(
         self, resource: Resource, descriptor: Any, canon: Mapping[str, Any]
     ) -> dict[str, Any]:
-        relationships = {
-            r.name: {"data": {"type": r.type, "id": canon[r.field]} if canon.get(r.field) else None}
-            for r in resource.relationships
-        }
-        obj: dict[str, Any] = {
-            "type": resource.type,
-            "id": str(canon.get("id", "")),
-            "attributes": self.attributes_style(resource).write(descriptor, canon),
-        }
-        if relationships:
-            obj["relationships"] = relationships
-        return obj
+        """The same from a message's canonical JSON (records rows)."""
+        attributes = self.attributes_style(resource).write(descriptor, canon)
+        return _resource_object(resource, str(canon.get("id", "")), canon, attributes)
 
     def _record(self, root: str, row: Mapping[str, Any]) -> dict[str, Any]:
         """A records-query row: the root's resource when the dialect knows it."""
@@ -409,6 +383,23 @@ class JsonApi(Dialect):
             "details": body.get("details", []),
             "meta": {"trace_id": trace, "log_id": trace, "grpc_code": body["code"]},
         }
+
+
+def _resource_object(
+    resource: Resource, id_: str, source: Any, attributes: dict[str, Any]
+) -> dict[str, Any]:
+    """{type, id, attributes, relationships}; `source` is the message or its canonical JSON
+    (the relationship ids are read from either)."""
+    read = source.get if isinstance(source, Mapping) else (lambda name: getattr(source, name))
+    obj: dict[str, Any] = {"type": resource.type, "id": id_, "attributes": attributes}
+    if resource.relationships:
+        obj["relationships"] = {
+            r.name: {
+                "data": {"type": r.type, "id": related} if (related := read(r.field)) else None
+            }
+            for r in resource.relationships
+        }
+    return obj
 
 
 @cache
