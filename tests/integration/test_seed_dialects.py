@@ -1379,3 +1379,38 @@ async def test_unrouted_requests_on_seed_paths_answer_in_the_seeds_error_format(
         assert "log_id" not in body["meta"] and "errors" not in body
     if status == 405:
         assert response.headers["allow"]
+
+
+async def test_conditionals_and_idempotency_work_on_seed_paths(
+    http: httpx.AsyncClient, actor: Actor
+) -> None:
+    """ETag/If-None-Match (304), a stale If-Match (412) and Idempotency-Key replays behave on
+    the seed paths as on the canonical ones: the dialect changes the spelling only."""
+    created = await http.post(
+        "/invoice-connections",
+        json={"provider": "yooz", "apiKey": "yz_live_sk_abcdef12345"},
+        headers=actor.bearer,
+    )
+    assert created.status_code == 201, created.text
+    etag, path = created.headers["etag"], created.headers["location"]
+    assert path == f"/invoice-connections/{created.json()['id']}"
+    cached = await http.get(path, headers={"If-None-Match": etag, **actor.bearer})
+    assert cached.status_code == 304
+    stale = await http.patch(
+        path, json={"active": False}, headers={"If-Match": 'W/"999"', **actor.bearer}
+    )
+    assert stale.status_code == 412, stale.text
+    fresh = await http.patch(
+        path, json={"active": False}, headers={"If-Match": etag, **actor.bearer}
+    )
+    assert fresh.status_code == 200 and fresh.json()["active"] is False
+
+    key = {"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"}
+    first = await http.post(
+        "/api/v1/finance/invoices", content=SEED_001_BODY, headers={**key, **actor.bearer}
+    )
+    again = await http.post(
+        "/api/v1/finance/invoices", content=SEED_001_BODY, headers={**key, **actor.bearer}
+    )
+    assert (first.status_code, again.status_code) == (201, 201), again.text
+    assert again.text == first.text and again.headers["idempotent-replayed"] == "true"
